@@ -1,0 +1,128 @@
+// kswapd, the background reclaimer: woken when an allocation falls below the low
+// watermark, reclaims until free pages are above the high watermark, then sleeps.
+// After 16 consecutive runs that freed nothing it is no longer woken (the node is
+// "hopeless") until some reclaim makes progress again.
+import type { Scheduler } from './clock.ts';
+import type { EventSink } from './events.ts';
+import { GFP } from './gfp.ts';
+import type { MemStats } from './mem-stats.ts';
+import type { Reclaimer } from './reclaim.ts';
+import type { Task } from './task.ts';
+import { MAX_RECLAIM_RETRIES, SWAP_CLUSTER_MAX } from './units.ts';
+import { WaitQueue } from './wait-queue.ts';
+import type { Zone } from './zone.ts';
+
+export class Kswapd {
+  /** kswapd_failures: consecutive runs that reclaimed nothing. */
+  failures = 0;
+  private readonly sleepQueue: WaitQueue;
+  private asleep = false;
+  private stopped = true;
+  /** Called after each reclaim pass and when going to sleep. */
+  onProgress: () => void = () => {};
+  onSleep: () => void = () => {};
+
+  constructor(
+    private readonly zone: Zone,
+    private readonly reclaimer: Reclaimer,
+    readonly task: Task,
+    private readonly scheduler: Scheduler,
+    private readonly stats: MemStats,
+    private readonly events: EventSink,
+  ) {
+    this.sleepQueue = new WaitQueue(scheduler);
+  }
+
+  /** Some reclaim (direct or kswapd) freed pages: the node is not hopeless. */
+  noteReclaimProgress(): void {
+    this.failures = 0;
+  }
+
+  get sleeping(): boolean {
+    return this.asleep;
+  }
+
+  /** Starts the kswapd loop (it sleeps until woken). */
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    void this.loop();
+  }
+
+  /** Stops the loop at its next sleep. */
+  stop(): void {
+    this.stopped = true;
+    this.sleepQueue.wakeAll();
+  }
+
+  /**
+   * wakeup_kswapd: wakes a sleeping kswapd unless the node is balanced (free above
+   * high) or hopeless (16 failed runs).
+   */
+  wake(): void {
+    if (!this.asleep) return;
+    if (this.failures >= MAX_RECLAIM_RETRIES) return;
+    if (this.balanced()) return;
+    this.kick();
+  }
+
+  kick(): void {
+    if (!this.asleep) return;
+    this.stats.kswapdWakeups++;
+    this.asleep = false;
+    this.sleepQueue.wakeAll();
+  }
+
+  /** pgdat_balanced: free pages above the high watermark. */
+  balanced(): boolean {
+    return this.zone.free > this.zone.watermarks.high;
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      this.asleep = true;
+      this.task.setActivity('sleeping', this.scheduler.now());
+      this.onSleep();
+      await this.sleepQueue.wait();
+      this.asleep = false;
+      if (this.stopped) break;
+      this.task.setActivity('running', this.scheduler.now());
+      await this.balancePgdat();
+    }
+    this.asleep = false;
+    this.task.setActivity('exited', this.scheduler.now());
+  }
+
+  /** balance_pgdat: reclaim until balanced or a pass makes no progress. */
+  private async balancePgdat(): Promise<void> {
+    this.stats.kswapdRuns++;
+    const start = this.reclaimer.freedTotal;
+    while (!this.stopped && !this.balanced()) {
+      const before = this.reclaimer.freedTotal;
+      const want = Math.max(SWAP_CLUSTER_MAX, this.zone.watermarks.high - this.zone.free);
+      await this.reclaimer.shrink({
+        nrToReclaim: want,
+        gfp: GFP.KERNEL,
+        task: this.task,
+        memcg: null,
+        kswapd: true,
+      });
+      this.onProgress();
+      if (this.reclaimer.freedTotal === before) {
+        // Pages are cycling through writeback faster than they complete: stall for them.
+        if (this.zone.pages('writeback') > 0)
+          await this.reclaimer.reclaimThrottle('writeback', this.task);
+        this.onProgress();
+        if (this.reclaimer.freedTotal === before) break;
+      }
+    }
+    if (this.reclaimer.freedTotal === start && !this.balanced()) {
+      this.failures++;
+      if (this.failures === MAX_RECLAIM_RETRIES) {
+        this.events({ type: 'kswapd-gave-up', at: this.scheduler.now(), failures: this.failures });
+      }
+    } else if (this.reclaimer.freedTotal > start) {
+      this.failures = 0;
+    }
+  }
+}

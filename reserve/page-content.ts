@@ -1,0 +1,50 @@
+// The content of an anonymous page is a pure function of (page, version): every touch
+// writes a new version, and every swap-in is checked against it, so a page that comes
+// back wrong from the swap server is detected as data loss.
+import { PAGE_SIZE } from './units.ts';
+
+const WORDS = PAGE_SIZE / 4;
+
+function seedFor(page: number, version: number): number {
+  let h = Math.imul(page ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(version + 0x632be5ab, 0xc2b2ae35);
+  h ^= h >>> 15;
+  return h | 1;
+}
+
+/** Writes the content of (page, version) into `out` (PAGE_SIZE bytes, 4-byte aligned). */
+export function fillPageContent(out: Uint8Array, page: number, version: number): void {
+  const words = new Uint32Array(out.buffer, out.byteOffset, WORDS);
+  let x = seedFor(page, version);
+  // The first two words name the page and version, so a misplaced page is obvious in a dump.
+  words[0] = page >>> 0;
+  words[1] = version >>> 0;
+  for (let i = 2; i < WORDS; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    words[i] = x >>> 0;
+  }
+}
+
+/** A fresh buffer holding the content of (page, version). */
+export function pageContent(page: number, version: number): Uint8Array {
+  const buf = new Uint8Array(PAGE_SIZE);
+  fillPageContent(buf, page, version);
+  return buf;
+}
+
+/** Whether `data` is exactly the content of (page, version). */
+export function verifyPageContent(data: Uint8Array, page: number, version: number): boolean {
+  if (data.length !== PAGE_SIZE) return false;
+  const aligned = data.byteOffset % 4 === 0 ? data : data.slice();
+  const words = new Uint32Array(aligned.buffer, aligned.byteOffset, WORDS);
+  if (words[0] !== page >>> 0 || words[1] !== version >>> 0) return false;
+  let x = seedFor(page, version);
+  for (let i = 2; i < WORDS; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    if (words[i] !== x >>> 0) return false;
+  }
+  return true;
+}

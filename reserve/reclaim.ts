@@ -1,0 +1,179 @@
+// Page reclaim (mm/vmscan.c): frees clean page cache at once and sends anonymous pages
+// to swap; a page under writeback is freed only when its completion arrives. Direct
+// reclaim (try_to_free_pages) runs under PF_MEMALLOC, may be throttled on
+// pfmemalloc_wait first, and sleeps in reclaim_throttle when it made no progress.
+// Starting a writeout sleeps while the swap device's queue is full: the D state.
+import type { AnonMemory } from './anon-memory.ts';
+import type { Scheduler } from './clock.ts';
+import type { FileCache } from './file-cache.ts';
+import { __GFP, type GfpMask } from './gfp.ts';
+import type { MemStats } from './mem-stats.ts';
+import type { MemCgroup } from './memcg.ts';
+import type { Task } from './task.ts';
+import { HZ, SWAP_CLUSTER_MAX } from './units.ts';
+import { WaitQueue } from './wait-queue.ts';
+import type { Zone } from './zone.ts';
+
+/** scan_control: what one reclaim pass is for. */
+export interface ScanControl {
+  readonly nrToReclaim: number;
+  readonly gfp: GfpMask;
+  /** The reclaiming task (sleeps on its behalf). */
+  readonly task: Task;
+  /** Cgroup reclaim target; null = global reclaim. */
+  readonly memcg: MemCgroup | null;
+  readonly kswapd: boolean;
+}
+
+/** reclaim_throttle reasons and their timeouts (VMSCAN_THROTTLE_*). */
+export const RECLAIM_THROTTLE_MS = {
+  writeback: HZ / 10,
+  isolated: HZ / 50,
+  noprogress: 1,
+  congested: HZ / 10,
+} as const;
+export type ReclaimThrottleReason = keyof typeof RECLAIM_THROTTLE_MS;
+
+/** A shrinker: something outside the LRUs that gives memory back under pressure. */
+export interface Shrinker {
+  /** Frees what it can; returns pages freed. */
+  scan(): number;
+}
+
+export interface DirectReclaimThrottle {
+  /** throttle_direct_reclaim: true if the task has a fatal signal pending. */
+  throttleDirectReclaim(task: Task, gfp: GfpMask): Promise<boolean>;
+}
+
+export class Reclaimer {
+  /** reclaim_wait[VMSCAN_THROTTLE_WRITEBACK]: woken as writeback completes. */
+  private readonly writebackWait: WaitQueue;
+  private completionsSinceWake = 0;
+  private readonly shrinkers: Shrinker[] = [];
+  /** Called when reclaim made progress (resets kswapd's failure count). */
+  onProgress: () => void = () => {};
+
+  constructor(
+    private readonly zone: Zone,
+    private readonly anon: AnonMemory,
+    private readonly files: FileCache,
+    private readonly scheduler: Scheduler,
+    private readonly stats: MemStats,
+    private readonly throttle: DirectReclaimThrottle | null,
+  ) {
+    this.writebackWait = new WaitQueue(scheduler);
+    anon.onWritebackEnd = () => this.writebackEnded();
+  }
+
+  /** Registers a shrinker, called on every global reclaim pass. */
+  addShrinker(shrinker: Shrinker): void {
+    this.shrinkers.push(shrinker);
+  }
+
+  /** Pages freed by reclaim so far (clean pages plus completed writeouts). */
+  get freedTotal(): number {
+    return this.files.freedTotal + this.anon.reclaimFreedTotal;
+  }
+
+  /**
+   * shrink_node: one reclaim pass. Clean page cache goes first (cheap, no I/O); then
+   * anonymous pages are written to swap, when the mask allows I/O. Sleeps while the
+   * swap queue is full. Returns pages freed during the pass.
+   */
+  async shrink(sc: ScanControl): Promise<number> {
+    const start = this.freedTotal;
+    if (!sc.memcg) for (const s of this.shrinkers) s.scan();
+    const fromFile = this.files.reclaimClean(sc.memcg, sc.nrToReclaim);
+    // shrink_folio_list: an anon page needs __GFP_IO to be added to swap.
+    if (fromFile < sc.nrToReclaim && sc.gfp & __GFP.IO) {
+      const want = Math.min(SWAP_CLUSTER_MAX, sc.nrToReclaim - fromFile);
+      for (let started = 0; started < want; started++) {
+        if (this.anon.reclaimablePages(sc.memcg) === 0) break;
+        const victim = this.anon.isolateVictim(sc.memcg);
+        if (victim < 0) break;
+        if (!(await this.anon.startWriteout(victim, sc.task))) break;
+      }
+    }
+    const freed = this.freedTotal - start;
+    if (freed > 0) this.onProgress();
+    return freed;
+  }
+
+  /**
+   * Recursive reclaim (seed 004, not in the kernel): free clean pages without
+   * starting writeout, for an allocation in the writeout path. Never sleeps.
+   */
+  reclaimCleanOnly(pages: number): number {
+    return this.files.reclaimClean(null, Math.max(pages, SWAP_CLUSTER_MAX));
+  }
+
+  /**
+   * try_to_free_pages for a direct reclaimer: pfmemalloc throttle, then a pass under
+   * PF_MEMALLOC, then reclaim_throttle when nothing was freed. Returns progress (1 for
+   * a task with a fatal signal, so that it retries and exits).
+   */
+  async directReclaim(task: Task, gfp: GfpMask): Promise<number> {
+    this.stats.directReclaimCalls++;
+    if (this.throttle && (await this.throttle.throttleDirectReclaim(task, gfp))) return 1;
+    const start = this.freedTotal;
+    const saved = task.memallocNoreclaimSave();
+    try {
+      await this.shrink({ nrToReclaim: SWAP_CLUSTER_MAX, gfp, task, memcg: null, kswapd: false });
+      if (this.freedTotal === start) {
+        await this.reclaimThrottle(
+          this.zone.pages('writeback') > 0 ? 'writeback' : 'noprogress',
+          task,
+        );
+      }
+    } finally {
+      task.memallocNoreclaimRestore(saved);
+    }
+    const progress = this.freedTotal - start;
+    if (progress > 0) this.onProgress();
+    return progress;
+  }
+
+  /** try_to_free_mem_cgroup_pages: reclaim within one cgroup, under PF_MEMALLOC. */
+  async memcgReclaim(memcg: MemCgroup, nrPages: number, gfp: GfpMask, task: Task): Promise<number> {
+    const start = this.freedTotal;
+    const saved = task.memallocNoreclaimSave();
+    try {
+      await this.shrink({
+        nrToReclaim: Math.max(nrPages, SWAP_CLUSTER_MAX),
+        gfp,
+        task,
+        memcg,
+        kswapd: false,
+      });
+    } finally {
+      task.memallocNoreclaimRestore(saved);
+    }
+    return this.freedTotal - start;
+  }
+
+  /**
+   * reclaim_throttle: sleep up to the reason's timeout. Writeback sleepers are woken
+   * early once SWAP_CLUSTER_MAX pages per sleeper have completed writeback.
+   */
+  async reclaimThrottle(reason: ReclaimThrottleReason, task: Task): Promise<void> {
+    this.stats.reclaimThrottleWaits++;
+    const previous = task.activity;
+    task.setActivity('D:reclaim-throttle', this.scheduler.now());
+    if (reason === 'writeback') await this.writebackWait.wait(RECLAIM_THROTTLE_MS.writeback);
+    else await new WaitQueue(this.scheduler).wait(RECLAIM_THROTTLE_MS[reason]);
+    task.setActivity(previous, this.scheduler.now());
+  }
+
+  private writebackEnded(): void {
+    const sleepers = this.writebackWait.waiters;
+    if (sleepers === 0) {
+      this.completionsSinceWake = 0;
+      return;
+    }
+    this.completionsSinceWake++;
+    if (this.completionsSinceWake >= SWAP_CLUSTER_MAX * sleepers) {
+      this.completionsSinceWake = 0;
+      this.writebackWait.wakeAll();
+    }
+  }
+}
