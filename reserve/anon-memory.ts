@@ -68,6 +68,8 @@ export class AnonMemory {
   private readonly swapinWaiters = new Map<number, Array<() => void>>();
   private device: SwapDevice | undefined;
   private lruCursor = 0;
+  /** Anon pages allocated by a fault and not yet mapped (memcg charge or swap read in progress). */
+  private faultHeld = 0;
   /** Pages freed by reclaim or by writeback completion (the measure of reclaim progress). */
   reclaimFreedTotal = 0;
   /** Called when a writeout completes (reclaim throttling listens). */
@@ -310,9 +312,40 @@ export class AnonMemory {
     return freed;
   }
 
+  /**
+   * Checks that per-page states agree with the zone, the swap slots and the tasks'
+   * counters. O(mapped pages): for tests and debugging, not for hot paths.
+   */
+  checkConsistency(): void {
+    const count = [0, 0, 0, 0, 0, 0];
+    for (let p = 0; p < this.mapped; p++) count[this.state[p] as number]!++;
+    const [, resident = 0, writeback = 0, swapped = 0, swapin = 0] = count;
+    invariant(
+      this.zone.pages('writeback') === writeback,
+      () => `zone has ${this.zone.pages('writeback')} writeback pages, page table ${writeback}`,
+    );
+    invariant(
+      this.slots.used === writeback + swapped + swapin,
+      () => `${this.slots.used} slots used for ${writeback} writeback + ${swapped} swapped + ${swapin} swapping in`,
+    );
+    invariant(
+      this.zone.pages('anon') === resident + this.faultHeld,
+      () => `zone has ${this.zone.pages('anon')} anon pages, page table ${resident} resident + ${this.faultHeld} in faults`,
+    );
+    let rss = 0;
+    const seen = new Set<Task>();
+    for (const r of this.regions) {
+      if (seen.has(r.task)) continue;
+      seen.add(r.task);
+      rss += r.task.rssPages;
+    }
+    invariant(rss === resident, () => `tasks count ${rss} resident pages, page table ${resident}`);
+  }
+
   private async faultFirstTouch(task: Task, page: number): Promise<FaultOutcome> {
     const got = await this.allocPage(task);
     if (!got.ok) return got.reason;
+    this.faultHeld--;
     if (this.state[page] !== ANON.UNTOUCHED) {
       // Lost a race with another fault on the same page (or the owner was reaped).
       this.allocator.free(1, 'anon', got.pfmemalloc);
@@ -346,6 +379,7 @@ export class AnonMemory {
     task.setActivity('D:swap-in', this.scheduler.now());
     const data = await device.read(slot, page, task);
     task.setActivity('running', this.scheduler.now());
+    this.faultHeld--;
     const owner = this.ownerTask(page);
     if ((this.flags[page] as number) & F_DROP) {
       // The owner was reaped while we waited: drop page and slot.
@@ -399,7 +433,9 @@ export class AnonMemory {
     const req = { gfp: GFP.HIGHUSER_MOVABLE, ctx, use: 'anon' } as const;
     const r = this.allocator.tryAlloc(req) ?? (await this.allocator.alloc(req));
     if (!r.ok) return { ok: false, reason: task.killed ? 'killed' : r.reason };
+    this.faultHeld++;
     if (!(await this.memcgs.charge(task.memcg, ctx, GFP.HIGHUSER_MOVABLE, 1, 'user'))) {
+      this.faultHeld--;
       this.allocator.free(1, 'anon', r.pfmemalloc);
       return { ok: false, reason: 'memcg' };
     }

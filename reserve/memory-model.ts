@@ -212,6 +212,7 @@ export class MemoryModel {
   /** Checks every cross-module invariant (page conservation, swap accounting). Throws on a broken one. */
   checkInvariants(): void {
     this.zone.checkConservation();
+    this.anon.checkConsistency();
     const wb = this.zone.pages('writeback');
     invariant(
       this.slots.used >= wb,
