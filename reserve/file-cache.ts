@@ -36,6 +36,9 @@ export class FileCache {
         this.allocator.free(1, 'file_clean', r.pfmemalloc);
         break;
       }
+      // The page cache does not keep the mark per page: once cached, a page from the
+      // reserve is an ordinary page (reclaim frees it unmarked).
+      if (r.pfmemalloc) this.zone.clearPfmemalloc(1);
       if (task.memcg) task.memcg.fileClean++;
       else this.rootClean++;
       added++;
