@@ -7,7 +7,12 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000 },
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+          testTimeout: 20_000,
+          sequence: { groupOrder: 0 },
+        },
       },
       {
         extends: true,
@@ -18,6 +23,7 @@ export default defineConfig({
           hookTimeout: 60_000,
           // Two cores on CI: process tests run one file at a time per core.
           maxWorkers: 2,
+          sequence: { groupOrder: 1 },
         },
       },
     ],
