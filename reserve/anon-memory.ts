@@ -326,11 +326,13 @@ export class AnonMemory {
     );
     invariant(
       this.slots.used === writeback + swapped + swapin,
-      () => `${this.slots.used} slots used for ${writeback} writeback + ${swapped} swapped + ${swapin} swapping in`,
+      () =>
+        `${this.slots.used} slots used for ${writeback} writeback + ${swapped} swapped + ${swapin} swapping in`,
     );
     invariant(
       this.zone.pages('anon') === resident + this.faultHeld,
-      () => `zone has ${this.zone.pages('anon')} anon pages, page table ${resident} resident + ${this.faultHeld} in faults`,
+      () =>
+        `zone has ${this.zone.pages('anon')} anon pages, page table ${resident} resident + ${this.faultHeld} in faults`,
     );
     let rss = 0;
     const seen = new Set<Task>();

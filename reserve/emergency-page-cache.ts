@@ -1,10 +1,12 @@
 // The "dynamic reserve" (seed 001, kernel-reference.md 8): instead of a static reserve
 // below the min watermark, a small cache of pages that reserve users take from. A
 // worker refills it from a clean context (GFP_KERNEL | __GFP_NORETRY |
-// __GFP_NOMEMALLOC | __GFP_NOWARN). An empty cache is an emergency: the cache grows
-// for the near future and shrinks back later. When the shrinker asks for memory, the
-// cache is drained and refills are limited to one page with a 5000 ms back-off.
-import { sleep, type Scheduler, type Timer } from './clock.ts';
+// __GFP_NOMEMALLOC | __GFP_NOWARN) each time a reserve user takes a page or finds the
+// cache empty; a refill stops at its first failure. An empty cache is an emergency:
+// the cache grows for the near future and shrinks back later. When the shrinker asks
+// for memory, the cache is drained and the next refill waits 5000 ms, then tops the
+// cache up to one page.
+import type { Scheduler, Timer } from './clock.ts';
 import { invariant } from './errors.ts';
 import type { EventSink } from './events.ts';
 import { __GFP, GFP, gfpOr } from './gfp.ts';
@@ -42,7 +44,9 @@ export class EmergencyPageCache implements ReserveStrategy {
   target: number;
   emergencies = 0;
   private lastEmergencyAt = -Infinity;
-  private backoffUntil = -Infinity;
+  /** backoff_page_cache_fill: set by the shrinker, cleared when a refill work item ends. */
+  private backoff = false;
+  /** work_in_progress: a refill work item is queued or running. */
   private refillRunning = false;
   private shrinkTimer: Timer | undefined;
   private allocator: PageAllocator | undefined;
@@ -108,14 +112,17 @@ export class EmergencyPageCache implements ReserveStrategy {
     if (n - keep > 0) this.zone.give(n - keep, from, true);
   }
 
-  /** The shrinker: memory pressure drains the cache and starts the refill back-off. */
+  /**
+   * The shrinker (kfree_rcu_shrink_count/scan): drains the cache back to the zone and
+   * sets the refill back-off. Any context, never sleeps. Returns pages freed.
+   */
   scan(): number {
     const freed = this.cached;
     if (freed > 0) {
       this.zone.give(freed, 'kernel', false);
       this.cached = 0;
     }
-    this.backoffUntil = this.scheduler.now() + this.options.backoffMs;
+    this.backoff = true;
     return freed;
   }
 
@@ -133,44 +140,43 @@ export class EmergencyPageCache implements ReserveStrategy {
     });
   }
 
+  /**
+   * run_page_cache_worker: queues the refill work item unless one is queued or running.
+   * After the shrinker asked for memory back, the work is delayed by the back-off.
+   */
   private kickRefill(): void {
     if (this.refillRunning || this.stopped || !this.allocator || this.cached >= this.target) return;
     this.refillRunning = true;
-    this.scheduler.schedule(0, () => void this.refill());
+    const delay = this.backoff ? this.options.backoffMs : 0;
+    this.scheduler.schedule(delay, () => void this.refill());
   }
 
-  /** The refill work item: runs in the worker's clean context. */
+  /**
+   * fill_page_cache_func: the refill work item, in the worker's clean context. Tops the
+   * cache up to its target, or to one page while backing off; stops at the first
+   * failure. Clears the back-off when done (even if its own reclaim set it again).
+   */
   private async refill(): Promise<void> {
     const allocator = this.allocator;
     try {
-      while (allocator && !this.stopped && this.cached < this.target) {
-        const now = this.scheduler.now();
-        const backingOff = now < this.backoffUntil;
-        const want = backingOff
-          ? Math.min(1, this.target - this.cached)
-          : this.target - this.cached;
-        let got = 0;
-        for (let i = 0; i < want; i++) {
-          const req = {
-            gfp: REFILL_GFP,
-            ctx: { exec: 'task', task: this.worker },
-            use: 'kernel',
-          } as const;
-          const r = allocator.tryAlloc(req) ?? (await allocator.alloc(req));
-          if (!r.ok) break;
-          this.cached++;
-          got++;
+      const want = this.backoff ? Math.min(1, this.target) : this.target;
+      const req = {
+        gfp: REFILL_GFP,
+        ctx: { exec: 'task', task: this.worker },
+        use: 'kernel',
+      } as const;
+      for (let i = this.cached; allocator && !this.stopped && i < want; i++) {
+        const r = allocator.tryAlloc(req) ?? (await allocator.alloc(req));
+        if (!r.ok) break;
+        if (this.cached >= this.target) {
+          // Filled meanwhile (a pfmemalloc page came back): free the page and stop.
+          this.zone.give(1, 'kernel', false);
+          break;
         }
-        if (got < want || backingOff) {
-          // Failed or limited: try again after the back-off.
-          const delay = Math.max(
-            this.backoffUntil - this.scheduler.now(),
-            this.options.backoffMs / 10,
-          );
-          await sleep(this.scheduler, delay);
-        }
+        this.cached++;
       }
     } finally {
+      this.backoff = false;
       this.refillRunning = false;
     }
   }

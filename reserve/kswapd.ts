@@ -1,7 +1,8 @@
 // kswapd, the background reclaimer: woken when an allocation falls below the low
-// watermark, reclaims until free pages are above the high watermark, then sleeps.
-// After 16 consecutive runs that freed nothing it is no longer woken (the node is
-// "hopeless") until some reclaim makes progress again.
+// watermark, reclaims until free pages are above the high watermark, then sleeps; while
+// the node is neither balanced nor hopeless it goes straight back to reclaim without
+// sleeping. After 16 consecutive runs that freed nothing it sleeps and is no longer
+// woken (the node is "hopeless") until some reclaim makes progress again.
 import type { Scheduler } from './clock.ts';
 import type { EventSink } from './events.ts';
 import { GFP } from './gfp.ts';
@@ -18,8 +19,9 @@ export class Kswapd {
   private readonly sleepQueue: WaitQueue;
   private asleep = false;
   private stopped = true;
-  /** Called after each reclaim pass and when going to sleep. */
+  /** Called after each reclaim pass. */
   onProgress: () => void = () => {};
+  /** Called at every prepare_kswapd_sleep, whether kswapd then sleeps or not. */
   onSleep: () => void = () => {};
 
   constructor(
@@ -66,6 +68,7 @@ export class Kswapd {
     this.kick();
   }
 
+  /** wake_up_interruptible(&pgdat->kswapd_wait): wakes a sleeping kswapd, no balance check. */
   kick(): void {
     if (!this.asleep) return;
     this.stats.kswapdWakeups++;
@@ -78,14 +81,25 @@ export class Kswapd {
     return this.zone.free > this.zone.watermarks.high;
   }
 
+  /**
+   * The kswapd thread: kswapd_try_to_sleep, then balance_pgdat. At start it sleeps until
+   * the first wakeup (a freshly booted node is balanced).
+   */
   private async loop(): Promise<void> {
+    let first = true;
     while (!this.stopped) {
-      this.asleep = true;
-      this.task.setActivity('sleeping', this.scheduler.now());
+      // prepare_kswapd_sleep wakes the pfmemalloc_wait sleepers to recheck, and lets
+      // kswapd sleep only when the node is hopeless or balanced; otherwise it returns
+      // to balance_pgdat at once (KSWAPD_HIGH_WMARK_HIT_QUICKLY).
       this.onSleep();
-      await this.sleepQueue.wait();
-      this.asleep = false;
-      if (this.stopped) break;
+      if (first || this.failures >= MAX_RECLAIM_RETRIES || this.balanced()) {
+        first = false;
+        this.asleep = true;
+        this.task.setActivity('sleeping', this.scheduler.now());
+        await this.sleepQueue.wait();
+        this.asleep = false;
+        if (this.stopped) break;
+      }
       this.task.setActivity('running', this.scheduler.now());
       await this.balancePgdat();
     }

@@ -108,6 +108,7 @@ export class MemoryModel {
     const hooks: AllocatorHooks = {
       wakeKswapd: () => this.kswapd.wake(),
       directReclaim: (req, gfp) => this.reclaimer.directReclaim(req.ctx.task, gfp),
+      reclaimablePages: () => this.reclaimablePages(),
       outOfMemory: (gfp, order, task) => this.oom.outOfMemory(gfp, order, task, null),
       ...(config.recursiveReclaim
         ? { recursiveReclaim: (n: number) => this.reclaimer.reclaimCleanOnly(n) }
@@ -151,7 +152,7 @@ export class MemoryModel {
       kswapdState,
       scheduler,
       this.stats,
-      () => this.anon.reclaimablePages(null) + this.files.cleanPages(null),
+      () => this.reclaimablePages(),
       config.pfmemallocThrottle,
     );
     this.reclaimer = new Reclaimer(
@@ -166,7 +167,11 @@ export class MemoryModel {
     this.oom = new OomKiller(
       this.tasks,
       () => this.zone.managedPages + this.slots.capacity,
-      (victim) => this.anon.reap(victim),
+      (victim) => {
+        // SIGKILL wakes a killable sleeper: the victim leaves pfmemalloc_wait to exit.
+        this.throttle.wait.wakeAll();
+        return this.anon.reap(victim);
+      },
       scheduler,
       this.stats,
       events,
@@ -187,6 +192,16 @@ export class MemoryModel {
   stop(): void {
     this.kswapd.stop();
     this.emergencyCache?.stop();
+  }
+
+  /**
+   * zone_reclaimable_pages: pages on the file LRUs (clean and dirty), plus the anon
+   * LRUs (pages under writeback included) while swap has free slots.
+   */
+  reclaimablePages(): number {
+    const z = this.zone;
+    const file = z.pages('file_clean') + z.pages('file_dirty');
+    return this.slots.available > 0 ? file + z.pages('anon') + z.pages('writeback') : file;
   }
 
   /** Creates a memory cgroup with its own LRU. */

@@ -1,7 +1,7 @@
-// The OOM killer's decision rules (mm/oom_kill.c, mm/page_alloc.c): no kill for a
-// request without __GFP_FS (it returns "progress" and the caller keeps looping), a
-// dying current task just gets the reserves, otherwise the task with the most memory
-// (rss + swap entries, adjusted by oom_score_adj) is killed and reaped at once.
+// The OOM killer's decision rules (mm/oom_kill.c, mm/page_alloc.c): a dying current
+// task just gets the reserves; otherwise no kill for a request without __GFP_FS (it
+// returns "progress" and the caller keeps looping); otherwise the task with the most
+// memory (rss + swap entries, adjusted by oom_score_adj) is killed and reaped at once.
 import type { Scheduler } from './clock.ts';
 import type { EventSink } from './events.ts';
 import { __GFP, type GfpMask } from './gfp.ts';
@@ -23,13 +23,14 @@ export class OomKiller {
   ) {}
 
   /**
-   * oom_badness: rss + swap entries + oom_score_adj * totalpages / 1000; null for tasks
+   * oom_badness: rss + swap entries + oom_score_adj * (totalpages / 1000), the division
+   * first and in integers as in the kernel (`adj *= totalpages / 1000`); null for tasks
    * the killer never picks (kernel threads, oom_score_adj -1000, already reaped).
    */
   badness(task: Task, totalPages: number): number | null {
     if (task.isKthread || task.oomScoreAdj === -1000 || task.oomVictim) return null;
     if (task.activity === 'exited') return null;
-    return task.rssPages + task.swapEntries + Math.trunc((task.oomScoreAdj * totalPages) / 1000);
+    return task.rssPages + task.swapEntries + task.oomScoreAdj * Math.floor(totalPages / 1000);
   }
 
   /**
@@ -37,15 +38,16 @@ export class OomKiller {
    * also for requests without __GFP_FS).
    */
   outOfMemory(gfp: GfpMask, _order: number, current: Task, memcg: MemCgroup | null): OomOutcome {
+    // task_will_free_mem(current): a dying task just gets access to the reserves. The
+    // kernel checks this before the __GFP_FS rule, so a dying GFP_NOFS caller gets them too.
+    if (current.killed && !current.isKthread) {
+      current.oomVictim = true;
+      return 'current-dying';
+    }
     // The OOM killer does not compensate for IO-less reclaim.
     if (!memcg && !(gfp & __GFP.FS)) {
       this.stats.oomSkippedNoFs++;
       return 'no-kill-nofs';
-    }
-    // task_will_free_mem(current): a dying task just gets access to the reserves.
-    if (current.killed && !current.isKthread) {
-      current.oomVictim = true;
-      return 'current-dying';
     }
     const total = memcg && Number.isFinite(memcg.max) ? memcg.max : this.totalPages();
     let victim: Task | undefined;

@@ -57,6 +57,8 @@ export interface AllocatorHooks {
   wakeKswapd(): void;
   /** __alloc_pages_direct_reclaim's try_to_free_pages: pages of progress. */
   directReclaim(request: AllocRequest, gfp: GfpMask): Promise<number>;
+  /** zone_reclaimable_pages: file LRU pages, plus anon ones (writeback included) while swap has room. */
+  reclaimablePages(): number;
   /** out_of_memory for a global (non-memcg) shortage. */
   outOfMemory(gfp: GfpMask, order: number, task: Task): OomOutcome;
   /**
@@ -117,12 +119,15 @@ export class PageAllocator {
 
     if (!gfpAllowsBlocking(gfp)) {
       if (gfp & __GFP.NOFAIL) {
-        this.events({
-          type: 'nofail-unsupported',
-          at: this.scheduler.now(),
-          gfp: describeGfp(gfp),
-          task: task.name,
-        });
+        // WARN_ON_ONCE_GFP: silent under __GFP_NOWARN.
+        if (!(gfp & __GFP.NOWARN)) {
+          this.events({
+            type: 'nofail-unsupported',
+            at: this.scheduler.now(),
+            gfp: describeGfp(gfp),
+            task: task.name,
+          });
+        }
         return this.failed(req, gfp, 'nofail-cannot-block');
       }
       return this.failed(
@@ -248,9 +253,7 @@ export class PageAllocator {
    */
   private reclaimCouldSatisfy(order: number, flags: number): boolean {
     const z = this.zone;
-    const reclaimable =
-      z.pages('anon') + z.pages('writeback') + z.pages('file_clean') + z.pages('file_dirty');
-    return zoneWatermarkOk(z.free + reclaimable, order, z.watermarks.min, flags);
+    return zoneWatermarkOk(z.free + this.hooks.reclaimablePages(), order, z.watermarks.min, flags);
   }
 
   /** __alloc_pages_may_oom: last high-watermark try, then the OOM killer's rules. */

@@ -52,10 +52,14 @@ export class PfmemallocThrottle implements DirectReclaimThrottle {
     return ok;
   }
 
-  /** Sleeps the direct reclaimer while allow_direct_reclaim() is false. Task context. */
+  /**
+   * Sleeps the direct reclaimer while allow_direct_reclaim() is false. Task context.
+   * True only when a fatal signal arrived while throttled; a task that already had one
+   * pending is not throttled and goes on to reclaim (false), as in the kernel since 3.8.
+   */
   async throttleDirectReclaim(task: Task, gfp: GfpMask): Promise<boolean> {
     if (!this.enabled || task.isKthread) return false;
-    if (task.killed) return true;
+    if (task.killed) return false;
     if (this.allowDirectReclaim()) return false;
     this.stats.directReclaimThrottled++;
     const previous = task.activity;

@@ -30,7 +30,8 @@ export const RECLAIM_THROTTLE_MS = {
   writeback: HZ / 10,
   isolated: HZ / 50,
   noprogress: 1,
-  congested: HZ / 10,
+  /** VMSCAN_THROTTLE_CONGESTED falls through to the no-progress case. */
+  congested: 1,
 } as const;
 export type ReclaimThrottleReason = keyof typeof RECLAIM_THROTTLE_MS;
 
@@ -48,7 +49,10 @@ export interface DirectReclaimThrottle {
 export class Reclaimer {
   /** reclaim_wait[VMSCAN_THROTTLE_WRITEBACK]: woken as writeback completes. */
   private readonly writebackWait: WaitQueue;
-  private completionsSinceWake = 0;
+  /** NR_THROTTLED_WRITTEN: writeouts completed, ever. */
+  private throttledWritten = 0;
+  /** nr_reclaim_start: throttledWritten when the first current sleeper arrived. */
+  private reclaimStart = 0;
   private readonly shrinkers: Shrinker[] = [];
   /** Called when reclaim made progress (resets kswapd's failure count). */
   onProgress: () => void = () => {};
@@ -153,26 +157,25 @@ export class Reclaimer {
 
   /**
    * reclaim_throttle: sleep up to the reason's timeout. Writeback sleepers are woken
-   * early once SWAP_CLUSTER_MAX pages per sleeper have completed writeback.
+   * early once more than SWAP_CLUSTER_MAX pages per sleeper have completed writeback
+   * since the first of them went to sleep.
    */
   async reclaimThrottle(reason: ReclaimThrottleReason, task: Task): Promise<void> {
     this.stats.reclaimThrottleWaits++;
     const previous = task.activity;
     task.setActivity('D:reclaim-throttle', this.scheduler.now());
-    if (reason === 'writeback') await this.writebackWait.wait(RECLAIM_THROTTLE_MS.writeback);
-    else await new WaitQueue(this.scheduler).wait(RECLAIM_THROTTLE_MS[reason]);
+    if (reason === 'writeback') {
+      if (this.writebackWait.waiters === 0) this.reclaimStart = this.throttledWritten;
+      await this.writebackWait.wait(RECLAIM_THROTTLE_MS.writeback);
+    } else await new WaitQueue(this.scheduler).wait(RECLAIM_THROTTLE_MS[reason]);
     task.setActivity(previous, this.scheduler.now());
   }
 
+  /** __acct_reclaim_writeback: wake writeback sleepers once enough pages completed. */
   private writebackEnded(): void {
+    this.throttledWritten++;
     const sleepers = this.writebackWait.waiters;
-    if (sleepers === 0) {
-      this.completionsSinceWake = 0;
-      return;
-    }
-    this.completionsSinceWake++;
-    if (this.completionsSinceWake >= SWAP_CLUSTER_MAX * sleepers) {
-      this.completionsSinceWake = 0;
+    if (sleepers > 0 && this.throttledWritten - this.reclaimStart > SWAP_CLUSTER_MAX * sleepers) {
       this.writebackWait.wakeAll();
     }
   }
