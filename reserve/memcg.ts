@@ -2,11 +2,12 @@
 // memory.max enforced at charge time (reclaim, retry, memcg OOM; PF_MEMALLOC,
 // __GFP_HIGH and NOFAIL over-charge), memory.high enforced by reclaim and a delay at
 // the return to user space. The 2015 behaviour of seed 002 is a knob: kernel memory
-// charged without __GFP_DIRECT_RECLAIM skips memory.high entirely.
+// is charged first without __GFP_DIRECT_RECLAIM (slab's first try), and a charge
+// without it skips memory.high entirely.
 import { sleep, type Scheduler } from './clock.ts';
 import { invariant } from './errors.ts';
-import { __GFP, gfpAllowsBlocking, gfpWithout, type GfpMask } from './gfp.ts';
-import type { OomOutcome } from './page-allocator.ts';
+import { __GFP, GFP, gfpAllowsBlocking, gfpOr, gfpWithout, type GfpMask } from './gfp.ts';
+import { currentGfpContext, type OomOutcome } from './page-allocator.ts';
 import { PF, type AllocContext, type Task } from './task.ts';
 import {
   HZ,
@@ -62,14 +63,20 @@ export class MemCgroup {
 }
 
 export interface MemcgHooks {
-  /** try_to_free_mem_cgroup_pages: reclaim within the cgroup; pages of progress. */
+  /**
+   * try_to_free_mem_cgroup_pages: reclaim within the cgroup; pages of progress. `gfp`
+   * has already been through current_gfp_context (scoped NOIO/NOFS applied).
+   */
   reclaim(memcg: MemCgroup, nrPages: number, gfp: GfpMask, task: Task): Promise<number>;
   /** mem_cgroup_out_of_memory: kill a task of this cgroup. */
   outOfMemory(memcg: MemCgroup, gfp: GfpMask, order: number, task: Task): OomOutcome;
 }
 
 export interface MemcgOptions {
-  /** seed 002, 2015: slab charges kernel memory without __GFP_WAIT, so memory.high is never enforced for it. */
+  /**
+   * seed 002, 2015: slab charges kernel memory without __GFP_WAIT first (the caller's
+   * mask only if that fails), so memory.high is never enforced for it.
+   */
   readonly kmemChargeWithoutReclaim: boolean;
 }
 
@@ -96,6 +103,8 @@ export function calculateHighDelay(nrPages: number, maxOverage: bigint): number 
 
 export class MemcgController {
   private readonly groups: MemCgroup[] = [];
+  /** Cgroups whose high_work is queued (schedule_work on a pending work is a no-op). */
+  private readonly highWorkQueued = new Set<MemCgroup>();
 
   constructor(
     private readonly scheduler: Scheduler,
@@ -132,53 +141,77 @@ export class MemcgController {
     kind: ChargeKind,
   ): Promise<boolean> {
     if (!memcg) return true;
-    const task = ctx.task;
-    // 2015: slab tried without __GFP_WAIT first, and charged with that mask.
-    const eff =
-      kind === 'kmem' && this.options.kmemChargeWithoutReclaim
-        ? gfpWithout(gfp, __GFP.DIRECT_RECLAIM)
-        : gfp;
-    if (memcg.stock >= nrPages) {
-      memcg.stock -= nrPages;
-      return true;
+    if (kind === 'kmem' && this.options.kmemChargeWithoutReclaim && gfpAllowsBlocking(gfp)) {
+      // 2015: SLAB and SLUB tried the allocation (and so the charge) without __GFP_WAIT
+      // (and without __GFP_NOFAIL) first; only when that failed did they retry with the
+      // caller's mask.
+      const noWait = gfpWithout(gfp, gfpOr(__GFP.DIRECT_RECLAIM, __GFP.NOFAIL));
+      if (await this.tryCharge(memcg, ctx, noWait, nrPages)) return true;
     }
+    return this.tryCharge(memcg, ctx, gfp, nrPages);
+  }
+
+  private async tryCharge(
+    memcg: MemCgroup,
+    ctx: AllocContext,
+    gfp: GfpMask,
+    nrPages: number,
+  ): Promise<boolean> {
+    const task = ctx.task;
     let batch = Math.max(MEMCG_CHARGE_BATCH, nrPages);
     let retries = MAX_RECLAIM_RETRIES;
     let drained = false;
     let passedOom = false;
     let raisedMax = false;
+    let force = false;
     for (;;) {
+      // consume_stock: no page_counter update, and no memory.high check either.
+      if (memcg.stock >= nrPages) {
+        memcg.stock -= nrPages;
+        return true;
+      }
       if (memcg.usage + batch <= memcg.max) {
         this.raise(memcg, batch);
         if (batch > nrPages) this.refillStock(memcg, batch - nrPages);
-        await this.afterCharge(memcg, ctx, eff, batch);
+        await this.afterCharge(memcg, ctx, gfp, batch);
         return true;
       }
       if (batch > nrPages) {
         batch = nrPages;
         continue;
       }
+      // Reclaim that needs memory must not recurse into reclaim: over-charge instead.
+      if (task.flags & PF.MEMALLOC) {
+        force = true;
+        break;
+      }
+      if (!gfpAllowsBlocking(gfp) || ctx.exec !== 'task') break;
       if (!raisedMax) {
         memcg.events.max++;
         raisedMax = true;
       }
-      if (task.flags & PF.MEMALLOC && ctx.exec !== 'hardirq') return this.force(memcg, nrPages);
-      if (!gfpAllowsBlocking(eff) || ctx.exec !== 'task') break;
-      const reclaimed = await this.hooks.reclaim(memcg, nrPages, eff, task);
+      const reclaimed = await this.hooks.reclaim(
+        memcg,
+        nrPages,
+        currentGfpContext(gfp, task),
+        task,
+      );
       if (memcg.margin >= nrPages) continue;
       if (!drained) {
         this.drainStock(memcg);
         drained = true;
         continue;
       }
-      if (eff & __GFP.NORETRY) break;
+      if (gfp & __GFP.NORETRY) break;
       if (reclaimed > 0 && nrPages <= 1 << PAGE_ALLOC_COSTLY_ORDER) continue;
       if (retries-- > 0) continue;
-      if (eff & __GFP.RETRY_MAYFAIL) break;
+      if (gfp & __GFP.RETRY_MAYFAIL) break;
       if (passedOom && task.killed) break;
-      if (nrPages <= 1 << PAGE_ALLOC_COSTLY_ORDER) {
+      // mem_cgroup_oom: no OOM kill for costly orders.
+      const order = Math.ceil(Math.log2(nrPages));
+      if (order <= PAGE_ALLOC_COSTLY_ORDER) {
         memcg.events.oom++;
-        const outcome = this.hooks.outOfMemory(memcg, eff, 0, task);
+        const outcome = this.hooks.outOfMemory(memcg, gfp, order, task);
         if (outcome === 'killed' || outcome === 'current-dying') {
           passedOom = true;
           retries = MAX_RECLAIM_RETRIES;
@@ -187,9 +220,12 @@ export class MemcgController {
       }
       break;
     }
-    // nomem: memcg has no atomic reserve; __GFP_HIGH and NOFAIL go through over the limit.
-    if (eff & (__GFP.NOFAIL | __GFP.HIGH)) return this.force(memcg, nrPages);
-    return false;
+    // nomem: memcg has no atomic reserve; PF_MEMALLOC, __GFP_HIGH and NOFAIL go through
+    // over the limit (force, which raises MEMCG_MAX if reclaim did not).
+    if (!force && !(gfp & (__GFP.NOFAIL | __GFP.HIGH))) return false;
+    if (!raisedMax) memcg.events.max++;
+    this.raise(memcg, nrPages);
+    return true;
   }
 
   /** Uncharges `nrPages` (pages freed). */
@@ -247,12 +283,15 @@ export class MemcgController {
     if (memcg.usage <= memcg.high) return;
     // 2015: `if (!(gfp_mask & __GFP_WAIT)) goto done;` before any memory.high handling.
     if (this.options.kmemChargeWithoutReclaim && !gfpAllowsBlocking(gfp)) return;
-    memcg.events.high++;
     const task = ctx.task;
     if (ctx.exec !== 'task') {
-      // Do not bother a random interrupted task: high_work reclaims asynchronously.
+      // Do not bother a random interrupted task: high_work (one work item per cgroup,
+      // queued at most once) reclaims asynchronously with GFP_KERNEL.
+      if (this.highWorkQueued.has(memcg)) return;
+      this.highWorkQueued.add(memcg);
       this.scheduler.schedule(0, () => {
-        void this.reclaimHigh(memcg, SWAP_CLUSTER_MAX, gfpWithout(gfp, __GFP.IO), this.worker);
+        this.highWorkQueued.delete(memcg);
+        void this.reclaimHigh(memcg, MEMCG_CHARGE_BATCH, GFP.KERNEL, this.worker);
       });
       return;
     }
@@ -267,7 +306,7 @@ export class MemcgController {
     }
   }
 
-  /** reclaim_high: reclaim only while over memory.high. */
+  /** reclaim_high: reclaim only while over memory.high; each pass is a MEMCG_HIGH event. */
   private async reclaimHigh(
     memcg: MemCgroup,
     nrPages: number,
@@ -275,17 +314,13 @@ export class MemcgController {
     task: Task,
   ): Promise<number> {
     if (memcg.usage <= memcg.high) return 0;
-    return this.hooks.reclaim(memcg, nrPages, gfp, task);
+    memcg.events.high++;
+    return this.hooks.reclaim(memcg, nrPages, currentGfpContext(gfp, task), task);
   }
 
   private raise(memcg: MemCgroup, n: number): void {
     memcg.usage += n;
     if (memcg.usage > memcg.peak) memcg.peak = memcg.usage;
-  }
-
-  private force(memcg: MemCgroup, n: number): boolean {
-    this.raise(memcg, n);
-    return true;
   }
 
   /** refill_stock: keep at most one batch pre-charged, give the rest back. */

@@ -149,6 +149,11 @@ export class Reclaimer {
         memcg,
         kswapd: false,
       });
+      // Nothing freed while writeouts are in flight: wait for some to complete rather
+      // than burn the charge's retries in no time at all.
+      if (this.freedTotal === start && this.zone.pages('writeback') > 0) {
+        await this.reclaimThrottle('writeback', task);
+      }
     } finally {
       task.memallocNoreclaimRestore(saved);
     }
