@@ -35,6 +35,15 @@ export const RECLAIM_THROTTLE_MS = {
 } as const;
 export type ReclaimThrottleReason = keyof typeof RECLAIM_THROTTLE_MS;
 
+/**
+ * memalloc_retry_wait: how long a caller that loops on a failed allocation sleeps:
+ * one jiffy if the request could block and retry (it probably waited in reclaim
+ * already), HZ/50 otherwise.
+ */
+export function memallocRetryWaitMs(gfp: GfpMask): number {
+  return gfp & __GFP.DIRECT_RECLAIM && !(gfp & __GFP.NORETRY) ? 1 : HZ / 50;
+}
+
 /** A shrinker: something outside the LRUs that gives memory back under pressure. */
 export interface Shrinker {
   /** Frees what it can; returns pages freed. */

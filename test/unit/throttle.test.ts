@@ -3,10 +3,10 @@
 // wake/sleep/give-up rules. 256 MiB machine: min 512, low 640, high 768. Virtual time,
 // nothing random.
 import { describe, expect, it } from 'vitest';
-import { GFP, type GfpMask } from '../../reserve/gfp.ts';
+import { __GFP, GFP, gfpOr, type GfpMask } from '../../reserve/gfp.ts';
 import type { MemoryModel } from '../../reserve/memory-model.ts';
 import type { AllocRequest, AllocResult } from '../../reserve/page-allocator.ts';
-import { RECLAIM_THROTTLE_MS } from '../../reserve/reclaim.ts';
+import { memallocRetryWaitMs, RECLAIM_THROTTLE_MS } from '../../reserve/reclaim.ts';
 import { PF, type Task } from '../../reserve/task.ts';
 import { HZ, MAX_RECLAIM_RETRIES, SWAP_CLUSTER_MAX } from '../../reserve/units.ts';
 import { makeModel, setFree, type TestModel } from '../helpers/model.ts';
@@ -373,5 +373,15 @@ describe('kswapd', () => {
     expect(model.stats.kswapdWakeups).toBe(2);
     await sched.runFor(10);
     model.stop();
+  });
+});
+
+describe('memalloc_retry_wait', () => {
+  it('sleeps one jiffy for a request that could block and retry, HZ/50 otherwise', () => {
+    expect(memallocRetryWaitMs(GFP.KERNEL)).toBe(1);
+    expect(memallocRetryWaitMs(GFP.NOFS)).toBe(1);
+    expect(memallocRetryWaitMs(gfpOr(GFP.KERNEL, __GFP.NORETRY))).toBe(20);
+    expect(memallocRetryWaitMs(GFP.NOWAIT)).toBe(20);
+    expect(memallocRetryWaitMs(GFP.ATOMIC)).toBe(20);
   });
 });
