@@ -2,10 +2,12 @@
 // prints figures measured in one run (ratios, never a pass/fail on wall-clock time).
 import { parseArgs } from 'node:util';
 import { benchAllocator } from './allocator.ts';
+import { benchIngest } from './ingest.ts';
 
 type Bench = () => Promise<Record<string, unknown>> | Record<string, unknown>;
 
 const BENCHES: Readonly<Record<string, Bench>> = {
+  ingest: async () => ({ ...(await benchIngest()) }),
   allocator: () => ({ ...benchAllocator() }),
 };
 

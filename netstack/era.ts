@@ -1,0 +1,55 @@
+// Kernel eras as knob sets (DESIGN.md section 6). An era only changes knobs; nothing
+// tests an era's name to decide an outcome.
+import { MODERN_SOCKET_CAPS, type SocketBufferCaps } from '../reserve/sysctl-defaults.ts';
+
+export const ERAS = ['2.6', '3.6', 'modern'] as const;
+export type EraName = (typeof ERAS)[number];
+
+export interface EraKnobs {
+  readonly name: EraName;
+  /** sk_set_memalloc exists (swap over NBD/NFS, 3.6+). */
+  readonly memallocSockets: boolean;
+  /**
+   * When receive allocations may use the reserve: 'never' (2.6), 'when-memalloc-sockets'
+   * (3.6: skbs get __GFP_MEMALLOC once some memalloc socket exists), 'always' (modern
+   * drivers: RX pages always carry __GFP_MEMALLOC).
+   */
+  readonly rxReserve: 'never' | 'when-memalloc-sockets' | 'always';
+  /** tcp_data_queue force-charges an in-order skb into an empty queue (about 4.20+). */
+  readonly forcedFirstSkb: boolean;
+  /** throttle_direct_reclaim on pfmemalloc_wait exists (3.6+); a policy turns it on. */
+  readonly pfmemallocThrottleAvailable: boolean;
+  /** tcp_rmem/tcp_wmem defaults and caps of the era. */
+  readonly socketCaps: SocketBufferCaps;
+}
+
+export const ERA_KNOBS: Readonly<Record<EraName, EraKnobs>> = {
+  '2.6': {
+    name: '2.6',
+    memallocSockets: false,
+    rxReserve: 'never',
+    forcedFirstSkb: false,
+    pfmemallocThrottleAvailable: false,
+    socketCaps: { rmemDefault: 87380, rmemMaxCap: 4 * 1024 * 1024, wmemMaxCap: 4 * 1024 * 1024 },
+  },
+  '3.6': {
+    name: '3.6',
+    memallocSockets: true,
+    rxReserve: 'when-memalloc-sockets',
+    forcedFirstSkb: false,
+    pfmemallocThrottleAvailable: true,
+    socketCaps: { rmemDefault: 87380, rmemMaxCap: 6 * 1024 * 1024, wmemMaxCap: 4 * 1024 * 1024 },
+  },
+  modern: {
+    name: 'modern',
+    memallocSockets: true,
+    rxReserve: 'always',
+    forcedFirstSkb: true,
+    pfmemallocThrottleAvailable: true,
+    socketCaps: MODERN_SOCKET_CAPS,
+  },
+};
+
+export function isEraName(s: string): s is EraName {
+  return (ERAS as readonly string[]).includes(s);
+}

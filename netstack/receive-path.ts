@@ -1,0 +1,169 @@
+// A's receive path, in kernel order (DESIGN.md section 4). Every frame from every
+// connection goes through one NIC queue in arrival order:
+//   1. allocate the skb in softirq context: GFP_ATOMIC (down to 3/8 of min), and where
+//      the era allows, __GFP_MEMALLOC (the reserve; the skb is marked pfmemalloc);
+//      no memory: drop `nomem` (no ACK: the sender retransmits);
+//   2. demux to the flow's socket; a pfmemalloc skb for a socket without SOCK_MEMALLOC
+//      is dropped at once (`pfmemalloc`) and freed;
+//   3. TCP: the ack/window fields, then the data: duplicates and gaps are dropped and
+//      re-ACKed; receive memory: memalloc sockets bypass the limits for pfmemalloc skbs,
+//      the modern era force-charges the first skb of an empty queue, else rcvbuf and
+//      tcp_mem may refuse (`rcvbuf`, `proto_mem`);
+//   4. queue on the socket and owe an ACK. The pages stay allocated until read.
+// The NIC never looks at the socket before step 2: the counters' socket-class label is
+// filled in afterwards and decides nothing.
+import { __GFP, GFP, gfpOr, type GfpMask } from '../reserve/gfp.ts';
+import type { MemoryModel } from '../reserve/memory-model.ts';
+import type { AllocRequest } from '../reserve/page-allocator.ts';
+import type { EmuSocket, HeldSkb } from './emu-socket.ts';
+import type { EraKnobs } from './era.ts';
+import { FRAME_TYPE, type Frame } from './frame.ts';
+import { freeSkbPages, skbPages, skbTruesize, type SkbPages } from './skb.ts';
+import type { RxCounters, SocketClass } from './socket-class.ts';
+import type { TcpMem } from './tcp-mem.ts';
+
+const RX_GFP = GFP.ATOMIC;
+const RX_GFP_MEMALLOC: GfpMask = gfpOr(GFP.ATOMIC, __GFP.MEMALLOC);
+
+export type RxOutcome = 'queued' | 'consumed' | 'dropped';
+
+/** What demux looks at: the socket's (or listener's) flags. */
+export interface DemuxTarget {
+  readonly cls: SocketClass;
+  readonly memalloc: boolean;
+  readonly closed: boolean;
+}
+
+export class ReceivePath {
+  /** Sockets with SOCK_MEMALLOC (sk_memalloc_socks()). */
+  memallocSockets = 0;
+
+  private readonly reqAtomic: AllocRequest;
+  private readonly reqMemalloc: AllocRequest;
+
+  constructor(
+    private readonly model: MemoryModel,
+    private readonly era: EraKnobs,
+    private readonly tcpMem: TcpMem,
+    readonly counters: RxCounters,
+  ) {
+    const ctx = { exec: 'softirq', task: model.softirqTask } as const;
+    this.reqAtomic = { gfp: RX_GFP, ctx, use: 'skb' };
+    this.reqMemalloc = { gfp: RX_GFP_MEMALLOC, ctx, use: 'skb' };
+  }
+
+  /** The gfp mask of a receive allocation now. */
+  rxGfp(): GfpMask {
+    switch (this.era.rxReserve) {
+      case 'always':
+        return RX_GFP_MEMALLOC;
+      case 'when-memalloc-sockets':
+        return this.memallocSockets > 0 ? RX_GFP_MEMALLOC : RX_GFP;
+      case 'never':
+        return RX_GFP;
+    }
+  }
+
+  /**
+   * Steps 1 and 2 for a frame headed to `target` (a socket, or the listener for a SYN):
+   * the skb's pages, or undefined when the frame was dropped (and counted).
+   */
+  admit(frame: Frame, target: DemuxTarget | undefined): SkbPages | undefined {
+    const cls: SocketClass = target?.cls ?? 'unknown';
+    this.counters.packets[cls]++;
+    // 1. The NIC allocates the skb, page by page (page frags).
+    const held = this.allocPages(skbPages(frame.payload.length));
+    if (!held) {
+      this.counters.drop('nomem', cls);
+      return undefined;
+    }
+    // 2. Demux.
+    if (!target || target.closed) {
+      freeSkbPages(this.model.allocator, held);
+      this.counters.drop('no_socket', cls);
+      return undefined;
+    }
+    if (held.pfPages > 0 && !target.memalloc) {
+      freeSkbPages(this.model.allocator, held);
+      this.counters.drop('pfmemalloc', cls);
+      return undefined;
+    }
+    return held;
+  }
+
+  /**
+   * Runs one frame through the whole receive path. `socket` is the flow's socket, if
+   * any (looked up by the caller; used only from step 2 on).
+   */
+  receive(frame: Frame, socket: EmuSocket | undefined): RxOutcome {
+    const held = this.admit(frame, socket);
+    if (!held || !socket) return 'dropped';
+    const cls = socket.cls;
+    const pages = held.pages;
+    const pfmemalloc = held.pfPages > 0;
+
+    // 3. TCP: acknowledgements first (tcp_ack), then the data (tcp_data_queue).
+    socket.flow.onPeerAck(frame);
+    if (frame.type !== FRAME_TYPE.DATA) {
+      freeSkbPages(this.model.allocator, held);
+      return 'consumed';
+    }
+    const arrival = socket.flow.classify(frame.seq, frame.payload.length);
+    if (arrival !== 'in-order') {
+      freeSkbPages(this.model.allocator, held);
+      socket.flow.requestAck();
+      this.counters.drop(arrival === 'duplicate' ? 'duplicate' : 'out_of_order', cls);
+      return 'dropped';
+    }
+    const truesize = skbTruesize(frame.payload.length);
+    let charged = 0;
+    if (pfmemalloc && socket.memalloc) {
+      // sk_rmem_schedule always succeeds for a pfmemalloc skb on a memalloc socket.
+    } else if (this.era.forcedFirstSkb && socket.queueEmpty) {
+      this.tcpMem.force(socket, pages);
+      charged = pages;
+    } else if (socket.rmemAlloc > socket.rcvbuf) {
+      freeSkbPages(this.model.allocator, held);
+      socket.flow.requestAck();
+      this.counters.drop('rcvbuf', cls);
+      return 'dropped';
+    } else if (this.tcpMem.charge(socket, pages, 'recv')) {
+      charged = pages;
+    } else {
+      freeSkbPages(this.model.allocator, held);
+      socket.flow.requestAck();
+      this.counters.drop('proto_mem', cls);
+      return 'dropped';
+    }
+
+    // 4. Queue. The skb points into the received chunk (no copy), as an skb points
+    //    into its driver page: decoders never reuse a buffer once it is handed out.
+    const skb: HeldSkb = {
+      payload: frame.payload,
+      truesize,
+      pages,
+      pfPages: held.pfPages,
+      pfmemalloc,
+      charged,
+    };
+    socket.enqueue(skb);
+    this.counters.delivered[cls]++;
+    return 'queued';
+  }
+
+  /** Allocates `pages` receive pages; all or nothing. */
+  private allocPages(pages: number): SkbPages | undefined {
+    const req = this.rxGfp() === RX_GFP ? this.reqAtomic : this.reqMemalloc;
+    const allocator = this.model.allocator;
+    let pfPages = 0;
+    for (let got = 0; got < pages; got++) {
+      const r = allocator.tryAlloc(req);
+      if (!r?.ok) {
+        freeSkbPages(allocator, { pages: got, pfPages });
+        return undefined;
+      }
+      if (r.pfmemalloc) pfPages++;
+    }
+    return { pages, pfPages };
+  }
+}

@@ -1,0 +1,260 @@
+import { describe, expect, it } from 'vitest';
+import { FRAME_TYPE } from '../../netstack/frame.ts';
+import { skbPages, skbTruesize } from '../../netstack/skb.ts';
+import { GFP } from '../../reserve/gfp.ts';
+import { PF } from '../../reserve/task.ts';
+import { ackFrame, dataFrame, makeStack, openFrame } from '../helpers/a-stack.ts';
+import { setFree } from '../helpers/model.ts';
+
+// 256 MiB: min 512, GFP_ATOMIC floor 192 (3/8 of min).
+const ATOMIC_FLOOR = 192;
+const KB = 1024;
+
+function serviceSocket(rig: ReturnType<typeof makeStack>, flowId = 1) {
+  rig.stack.receive(rig.conn, openFrame(flowId));
+  const s = rig.conn.sockets.get(flowId);
+  if (!s) throw new Error('socket not created');
+  return s;
+}
+
+describe('A receive path, step 1: skb allocation in the RX context of the era', () => {
+  it('era 2.6 has no reserve path: at the GFP_ATOMIC floor a frame is dropped nomem and not ACKed', () => {
+    const rig = makeStack('2.6');
+    const s = serviceSocket(rig);
+    setFree(rig.model, ATOMIC_FLOOR);
+    rig.sent.length = 0;
+    rig.stack.receive(rig.conn, dataFrame(1, 0, KB));
+    rig.stack.flush(rig.conn);
+    expect(rig.stack.rx.drops.nomem.service).toBe(1);
+    expect(s.flow.rcvNxt).toBe(0);
+    expect(rig.sent).toEqual([]);
+    expect(rig.model.zone.free).toBe(ATOMIC_FLOOR);
+  });
+
+  it('one page above the floor the skb is allocated normally (not pfmemalloc)', () => {
+    const rig = makeStack('2.6');
+    const s = serviceSocket(rig);
+    setFree(rig.model, ATOMIC_FLOOR + 1);
+    rig.stack.receive(rig.conn, dataFrame(1, 0, KB));
+    expect(rig.stack.rx.delivered.service).toBe(1);
+    expect(rig.model.zone.reserveUsed).toBe(0);
+    expect(s.queued).toBe(1);
+  });
+
+  it('era 3.6 uses the reserve for receive only once a memalloc socket exists', () => {
+    const rig = makeStack('3.6');
+    serviceSocket(rig, 1);
+    expect(rig.stack.rxPath.rxGfp()).toBe(GFP.ATOMIC);
+    const swap = rig.stack.openSocket(rig.conn, 2, { cls: 'swap' });
+    expect(rig.stack.setMemalloc(swap)).toBe(true);
+    expect(rig.stack.rxPath.rxGfp()).not.toBe(GFP.ATOMIC);
+    setFree(rig.model, ATOMIC_FLOOR);
+    rig.stack.receive(rig.conn, dataFrame(2, 0, KB));
+    expect(rig.stack.rx.delivered.swap).toBe(1);
+    expect(rig.model.zone.reserveUsed).toBe(1);
+  });
+
+  it('era 2.6 refuses SOCK_MEMALLOC (no memalloc sockets before 3.6)', () => {
+    const rig = makeStack('2.6');
+    const swap = rig.stack.openSocket(rig.conn, 2, { cls: 'swap' });
+    expect(rig.stack.setMemalloc(swap)).toBe(false);
+    expect(swap.memalloc).toBe(false);
+  });
+});
+
+describe('A receive path, step 2: demux and pfmemalloc tossing', () => {
+  it('a pfmemalloc skb for a normal socket is dropped at once and its page freed', () => {
+    const rig = makeStack('modern');
+    const s = serviceSocket(rig);
+    setFree(rig.model, ATOMIC_FLOOR);
+    rig.stack.receive(rig.conn, dataFrame(1, 0, KB));
+    expect(rig.stack.rx.drops.pfmemalloc.service).toBe(1);
+    expect(rig.model.zone.free).toBe(ATOMIC_FLOOR);
+    expect(rig.model.zone.reserveUsed).toBe(0);
+    expect(rig.model.zone.reservePeak).toBe(1);
+    expect(s.queued).toBe(0);
+  });
+
+  it('the same holds for the swap socket when it is not marked SOCK_MEMALLOC (vanilla)', () => {
+    const rig = makeStack('modern');
+    rig.stack.openSocket(rig.conn, 2, { cls: 'swap' });
+    setFree(rig.model, ATOMIC_FLOOR);
+    rig.stack.receive(rig.conn, dataFrame(2, 0, 64));
+    expect(rig.stack.rx.drops.pfmemalloc.swap).toBe(1);
+  });
+
+  it('a pfmemalloc skb for a memalloc socket is accepted, even above its rcvbuf', () => {
+    const rig = makeStack('modern', { rcvbuf: 4 * KB });
+    const swap = rig.stack.openSocket(rig.conn, 2, { cls: 'swap' });
+    rig.stack.setMemalloc(swap);
+    setFree(rig.model, ATOMIC_FLOOR);
+    let seq = 0;
+    for (let i = 0; i < 10; i++) {
+      rig.stack.receive(rig.conn, dataFrame(2, seq, KB));
+      seq += KB;
+    }
+    expect(rig.stack.rx.delivered.swap).toBe(10);
+    expect(swap.rmemAlloc).toBe(10 * skbTruesize(KB));
+    expect(swap.rmemAlloc).toBeGreaterThan(swap.rcvbuf);
+    expect(rig.model.zone.reserveUsed).toBe(10);
+    // Reading frees the reserve pages.
+    while (swap.read()) {
+      /* drain */
+    }
+    expect(rig.model.zone.reserveUsed).toBe(0);
+    expect(rig.model.zone.free).toBe(ATOMIC_FLOOR);
+  });
+
+  it('frames for an unknown flow are dropped as no_socket', () => {
+    const rig = makeStack('modern');
+    rig.stack.receive(rig.conn, dataFrame(77, 0, KB));
+    expect(rig.stack.rx.drops.no_socket.unknown).toBe(1);
+  });
+
+  it('a SYN that comes from the reserve is tossed like any pfmemalloc skb: no socket is created', () => {
+    const rig = makeStack('modern');
+    setFree(rig.model, ATOMIC_FLOOR);
+    rig.stack.receive(rig.conn, openFrame(5));
+    expect(rig.conn.sockets.has(5)).toBe(false);
+    expect(rig.stack.rx.drops.pfmemalloc.service).toBe(1);
+  });
+});
+
+describe('A receive path, step 3: TCP receive memory', () => {
+  it('era 2.6: with tcp_mem full, every socket is refused, even an empty one, while free memory remains', () => {
+    const rig = makeStack('2.6', { tcpMem: [4, 6, 8] });
+    const a = serviceSocket(rig, 1);
+    const b = serviceSocket(rig, 2);
+    let seq = 0;
+    for (let i = 0; i < 8; i++) {
+      rig.stack.receive(rig.conn, dataFrame(1, seq, KB));
+      seq += KB;
+    }
+    expect(a.queued).toBe(8);
+    expect(rig.stack.tcpMem.allocated).toBe(8);
+    rig.stack.receive(rig.conn, dataFrame(1, seq, KB));
+    rig.stack.receive(rig.conn, dataFrame(2, 0, KB));
+    expect(rig.stack.rx.drops.proto_mem.service).toBe(2);
+    expect(b.queued).toBe(0);
+    expect(rig.model.zone.free).toBeGreaterThan(60000);
+  });
+
+  it('modern era: an in-order skb into an empty queue is force-charged past tcp_mem; the next is refused', () => {
+    const rig = makeStack('modern', { tcpMem: [4, 6, 8] });
+    serviceSocket(rig, 1);
+    const b = serviceSocket(rig, 2);
+    let seq = 0;
+    for (let i = 0; i < 9; i++) {
+      rig.stack.receive(rig.conn, dataFrame(1, seq, KB));
+      seq += KB;
+    }
+    rig.stack.receive(rig.conn, dataFrame(2, 0, KB));
+    expect(b.queued).toBe(1);
+    expect(rig.stack.tcpMem.allocated).toBeGreaterThan(8);
+    rig.stack.receive(rig.conn, dataFrame(2, KB, KB));
+    expect(b.queued).toBe(1);
+    expect(rig.stack.rx.drops.proto_mem.service).toBeGreaterThan(0);
+  });
+
+  it('a full receive buffer drops with reason rcvbuf and asks for a duplicate ACK', () => {
+    const rig = makeStack('modern', { rcvbuf: 3 * skbTruesize(KB) });
+    const s = serviceSocket(rig);
+    let seq = 0;
+    for (let i = 0; i < 5; i++) {
+      rig.stack.receive(rig.conn, dataFrame(1, seq, KB));
+      seq += KB;
+    }
+    expect(s.queued).toBe(4); // rmem_alloc > rcvbuf is checked before adding
+    expect(rig.stack.rx.drops.rcvbuf.service).toBe(1);
+    rig.sent.length = 0;
+    rig.stack.flush(rig.conn);
+    expect(rig.sent).toHaveLength(1);
+    expect(rig.sent[0]).toMatchObject({ type: FRAME_TYPE.ACK, ack: 4 * KB });
+  });
+
+  it('duplicates and gaps are dropped and re-ACKed; the data arrives once', () => {
+    const rig = makeStack('modern');
+    const s = serviceSocket(rig);
+    rig.stack.receive(rig.conn, dataFrame(1, 0, KB));
+    rig.stack.receive(rig.conn, dataFrame(1, 0, KB));
+    rig.stack.receive(rig.conn, dataFrame(1, 2 * KB, KB));
+    expect(rig.stack.rx.drops.duplicate.service).toBe(1);
+    expect(rig.stack.rx.drops.out_of_order.service).toBe(1);
+    expect(s.queued).toBe(1);
+    expect(rig.model.zone.pages('skb')).toBe(skbPages(KB));
+  });
+
+  it('the ack field of a frame is processed even when its data is refused', async () => {
+    const rig = makeStack('modern', { rcvbuf: 100 });
+    const swap = rig.stack.openSocket(rig.conn, 2, { cls: 'swap' });
+    const driver = rig.model.spawnTask('swapd');
+    await swap.send(new Uint8Array(4096), { exec: 'task', task: driver });
+    expect(swap.wmemQueued).toBeGreaterThan(0);
+    // A first reply fills the tiny receive buffer; the second is refused (rcvbuf) but
+    // acknowledges our 4096 bytes, which frees the send skb.
+    rig.stack.receive(rig.conn, dataFrame(2, 0, 64, 0));
+    rig.stack.receive(rig.conn, dataFrame(2, 64, 64, 4096));
+    expect(rig.stack.rx.drops.rcvbuf.swap).toBe(1);
+    expect(swap.queued).toBe(1);
+    expect(swap.wmemQueued).toBe(0);
+    expect(rig.model.zone.pages('skb')).toBe(skbPages(64));
+  });
+});
+
+describe("A's send path", () => {
+  it('a PF_MEMALLOC sender may use the reserve in every era; pages are held until ACKed', async () => {
+    for (const era of ['2.6', '3.6', 'modern'] as const) {
+      const rig = makeStack(era, { sndbuf: 64 * KB });
+      const swap = rig.stack.openSocket(rig.conn, 2, { cls: 'swap', allocation: GFP.NOIO });
+      const driver = rig.model.spawnTask('swapd');
+      driver.flags |= PF.MEMALLOC;
+      setFree(rig.model, 10);
+      expect(await swap.send(new Uint8Array(4096), { exec: 'task', task: driver })).toBe(true);
+      expect(rig.model.zone.reserveUsed).toBe(skbPages(4096));
+      expect(rig.model.zone.free).toBe(10 - skbPages(4096));
+      // At 8 free pages the ACK itself could not be received: give memory back first.
+      setFree(rig.model, 1000);
+      rig.stack.receive(rig.conn, ackFrame(2, 4096));
+      expect(rig.model.zone.free).toBe(1000 + skbPages(4096));
+      expect(rig.model.zone.reserveUsed).toBe(0);
+    }
+  });
+
+  it('a sender waits while its send buffer is full and resumes when an ACK frees it', async () => {
+    const rig = makeStack('modern', { sndbuf: 16 * KB });
+    const swap = rig.stack.openSocket(rig.conn, 2, { cls: 'swap' });
+    const task = rig.model.spawnTask('swapd');
+    const ctx = { exec: 'task', task } as const;
+    let sent = 0;
+    const writer = (async () => {
+      for (let i = 0; i < 6; i++) {
+        await swap.send(new Uint8Array(4096), ctx);
+        sent++;
+      }
+    })();
+    await rig.sched.runFor(1000);
+    // sk_stream_memory_free: another skb while wmem_queued < sndbuf.
+    expect(sent).toBe(4);
+    expect(swap.wmemQueued).toBe(4 * skbTruesize(4096));
+    rig.stack.receive(rig.conn, ackFrame(2, 2 * 4096));
+    await rig.sched.runFor(10);
+    expect(sent).toBe(6);
+    rig.stack.receive(rig.conn, ackFrame(2, 6 * 4096));
+    await writer;
+    expect(swap.wmemQueued).toBe(0);
+    expect(rig.model.zone.pages('skb')).toBe(0);
+  });
+
+  it('closing a socket frees everything it holds, queued or in flight', async () => {
+    const rig = makeStack('modern');
+    const swap = rig.stack.openSocket(rig.conn, 2, { cls: 'swap' });
+    const task = rig.model.spawnTask('swapd');
+    await swap.send(new Uint8Array(4096), { exec: 'task', task });
+    rig.stack.receive(rig.conn, dataFrame(2, 0, KB));
+    expect(rig.model.zone.pages('skb')).toBe(skbPages(4096) + skbPages(KB));
+    rig.stack.detach(rig.conn);
+    expect(rig.model.zone.pages('skb')).toBe(0);
+    expect(rig.stack.tcpMem.allocated).toBe(0);
+    rig.model.checkInvariants();
+  });
+});
