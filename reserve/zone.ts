@@ -1,7 +1,8 @@
 // Machine A's memory as page counts by state, in one zone (Normal). Pages are counted,
 // never listed, so every operation costs the same at 256 MiB and at 64 GiB. Every
 // transition keeps the sum of all states equal to the managed pages (conservation).
-import { invariant } from './errors.ts';
+// The hot transitions check their preconditions without building a message closure.
+import { invariant, InvariantError } from './errors.ts';
 import { deriveSysctls, type Watermarks, zoneWatermarks } from './sysctl-defaults.ts';
 
 /** Page states, each exported as a gauge (swapnet_mem_pages{state}). */
@@ -94,7 +95,7 @@ export class Zone {
 
   /** Takes `n` free pages into `use`. The caller has checked the watermarks. */
   take(n: number, use: PageUse, pfmemalloc: boolean): void {
-    invariant(n > 0 && this.free >= n, () => `take(${n}) with ${this.free} free`);
+    if (!(n > 0 && this.free >= n)) throw new InvariantError(`take(${n}) with ${this.free} free`);
     this.counts[INDEX.free] = this.free - n;
     this.counts[INDEX[use]] = (this.counts[INDEX[use]] as number) + n;
     if (pfmemalloc) this.notePfmemalloc(n);
@@ -103,14 +104,13 @@ export class Zone {
   /** Frees `n` pages that were in `from`; `pfmemalloc` says whether they came from the reserve. */
   give(n: number, from: Exclude<PageState, 'free'>, pfmemalloc: boolean): void {
     const have = this.counts[INDEX[from]] as number;
-    invariant(n > 0 && have >= n, () => `give(${n}) from ${from} holding ${have}`);
+    if (!(n > 0 && have >= n)) throw new InvariantError(`give(${n}) from ${from} holding ${have}`);
     this.counts[INDEX[from]] = have - n;
     this.counts[INDEX.free] = this.free + n;
     if (pfmemalloc) {
-      invariant(
-        this.pfmemallocHeld >= n,
-        () => `freeing ${n} pfmemalloc pages, ${this.pfmemallocHeld} held`,
-      );
+      if (this.pfmemallocHeld < n) {
+        throw new InvariantError(`freeing ${n} pfmemalloc pages, ${this.pfmemallocHeld} held`);
+      }
       this.pfmemallocHeld -= n;
     }
   }
@@ -118,7 +118,8 @@ export class Zone {
   /** Moves `n` allocated pages between states (anon -> writeback, dirty -> clean). */
   move(n: number, from: Exclude<PageState, 'free'>, to: Exclude<PageState, 'free'>): void {
     const have = this.counts[INDEX[from]] as number;
-    invariant(n > 0 && have >= n, () => `move(${n}) ${from}->${to} holding ${have}`);
+    if (!(n > 0 && have >= n))
+      throw new InvariantError(`move(${n}) ${from}->${to} holding ${have}`);
     this.counts[INDEX[from]] = have - n;
     this.counts[INDEX[to]] = (this.counts[INDEX[to]] as number) + n;
   }
