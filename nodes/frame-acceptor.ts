@@ -1,0 +1,74 @@
+// Accepting frame connections: each must open with a HELLO carrying the topology's token
+// and an expected role, within a deadline. Refusals and malformed streams close the
+// connection with a reason that is counted and logged; the listener keeps serving.
+import { DECODE_ERRORS } from '../netstack/frame-decoder.ts';
+import { Connection, type CloseReason } from '../netstack/connection.ts';
+import type { Frame } from '../netstack/frame.ts';
+import type { Hello, Role } from '../netstack/hello.ts';
+import { listenTcp, type TcpLink, type TcpListener } from '../netstack/tcp-link.ts';
+import type { Logger } from './logger.ts';
+import type { HostPort } from './node-args.ts';
+import type { ShellCounters } from './shell-counters.ts';
+
+/** What a node does with a connection once its HELLO was accepted. */
+export interface AcceptedHandlers {
+  frame(frame: Frame): void;
+  batchEnd(): void;
+  closed(reason: CloseReason): void;
+}
+
+export interface AcceptorOptions {
+  readonly listen: HostPort;
+  readonly token: string;
+  readonly self: Role;
+  readonly roles: readonly Role[];
+  readonly log: Logger;
+  readonly counters: ShellCounters;
+  /** A connection that sends no valid HELLO within this time is closed (ms of wall time). */
+  readonly helloTimeoutMs?: number;
+  /** Called once per accepted connection; returns what to do with its frames. */
+  readonly accept: (connection: Connection, peer: Hello, link: TcpLink) => AcceptedHandlers;
+}
+
+const isDecodeError = (r: string): boolean => (DECODE_ERRORS as readonly string[]).includes(r);
+const REFUSALS = new Set(['no-hello', 'bad-hello', 'bad-token', 'bad-role', 'hello-timeout']);
+
+export function acceptFrames(options: AcceptorOptions): Promise<TcpListener> {
+  const { log, counters } = options;
+  return listenTcp(options.listen.host, options.listen.port, (link) => {
+    let handlers: AcceptedHandlers | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const connection = new Connection(
+      link,
+      {
+        self: { role: options.self, token: options.token },
+        expect: { token: options.token, roles: options.roles },
+        batchWrites: (run) => setImmediate(run),
+      },
+      {
+        hello: (peer) => {
+          clearTimeout(timer);
+          counters.connection('accepted');
+          log.debug({ peer: peer.role, link: link.label }, 'connection accepted');
+          handlers = options.accept(connection, peer, link);
+        },
+        frame: (f) => handlers?.frame(f),
+        batchEnd: () => handlers?.batchEnd(),
+        closed: (reason) => {
+          clearTimeout(timer);
+          if (REFUSALS.has(reason)) {
+            counters.connection(`refused-${reason}`);
+            log.warn({ link: link.label, reason }, 'connection refused');
+          } else if (isDecodeError(reason)) {
+            counters.frameError(reason);
+            log.warn({ link: link.label, reason }, 'malformed frames: connection closed');
+          }
+          handlers?.closed(reason);
+        },
+      },
+    );
+    timer = setTimeout(() => {
+      if (!connection.peerHello) connection.close('hello-timeout');
+    }, options.helloTimeoutMs ?? 5000);
+  });
+}
