@@ -104,7 +104,7 @@ export class AStack {
   /** Opens a socket on `conn` for a flow A starts (the swap connection). */
   openSocket(conn: AConnection, flowId: number, options: OpenSocketOptions): EmuSocket {
     const socket = this.makeSocket(conn, flowId, options.cls, options.sndbuf, options.allocation);
-    conn.sink.send({ type: FRAME_TYPE.OPEN, flowId, window: socket.advertise() });
+    socket.flow.open();
     return socket;
   }
 
@@ -126,7 +126,12 @@ export class AStack {
     if (conn.closed) return;
     let socket = conn.sockets.get(frame.flowId);
     if (frame.type === FRAME_TYPE.OPEN) {
-      if (socket) return;
+      if (socket) {
+        // A repeated OPEN: our answer was lost; answer again.
+        socket.flow.onPeerAck(frame);
+        socket.flow.requestAck();
+        return;
+      }
       // The SYN costs an skb like any frame, judged against the listening socket.
       const listener = { cls: conn.acceptClass, memalloc: false, closed: false };
       const held = this.rxPath.admit(frame, listener);
@@ -134,6 +139,7 @@ export class AStack {
       freeSkbPages(this.model.allocator, held);
       socket = this.makeSocket(conn, frame.flowId, conn.acceptClass);
       socket.flow.onPeerAck(frame);
+      socket.flow.requestAck();
       conn.onAccept(socket);
       return;
     }

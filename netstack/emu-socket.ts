@@ -46,6 +46,8 @@ export interface SocketHost {
 
 /** The kernel's scaling: advertise 50% of free receive space before any skb is seen. */
 const INITIAL_SCALING = 0.5;
+/** TCP_MSS_DEFAULT: the segment size assumed before a larger one is seen. */
+const TCP_MSS_DEFAULT = 536;
 
 export class EmuSocket implements SocketMemState {
   readonly flowId: number;
@@ -60,8 +62,16 @@ export class EmuSocket implements SocketMemState {
   wmemQueued = 0;
   memPages = 0;
   closed = false;
-  /** payload/truesize of the last skb (tp->scaling_ratio): turns free space into a window. */
+  /** Called when data is queued (an application polling many sockets listens here). */
+  onData: (() => void) | undefined;
+  /**
+   * payload/truesize (tp->scaling_ratio): turns free space into a window. Like
+   * tcp_measure_rcv_mss, only full-sized segments (at least rcv_mss) update it, so a
+   * stream of tiny replies cannot shrink the window below one large message.
+   */
   private scalingRatio = INITIAL_SCALING;
+  /** icsk_ack.rcv_mss: the largest payload seen, starting at TCP_MSS_DEFAULT. */
+  private rcvMss = TCP_MSS_DEFAULT;
   private readonly queue: HeldSkb[] = [];
   private queueHead = 0;
   private readonly readable: WaitQueue;
@@ -102,10 +112,14 @@ export class EmuSocket implements SocketMemState {
     return this.queueHead === this.queue.length;
   }
 
-  /** The window to advertise: free receive space scaled by payload/truesize. */
+  /**
+   * The window to advertise: free receive space scaled by payload/truesize. Receiver-side
+   * silly-window avoidance: less than one segment (rcv_mss) is advertised as zero.
+   */
   advertise(): number {
     const free = Math.max(0, this.rcvbuf - this.rmemAlloc);
-    this.lastAdvertised = Math.floor(free * this.scalingRatio);
+    const window = Math.floor(free * this.scalingRatio);
+    this.lastAdvertised = window < this.rcvMss ? 0 : window;
     return this.lastAdvertised;
   }
 
@@ -113,9 +127,13 @@ export class EmuSocket implements SocketMemState {
   enqueue(skb: HeldSkb): void {
     this.queue.push(skb);
     this.rmemAlloc += skb.truesize;
-    this.scalingRatio = skb.payload.length / skb.truesize;
+    if (skb.payload.length >= this.rcvMss) {
+      this.rcvMss = skb.payload.length;
+      this.scalingRatio = skb.payload.length / skb.truesize;
+    }
     this.flow.accept(skb.payload.length);
     if (this.readable.waiters > 0) this.readable.wakeOne();
+    this.onData?.();
   }
 
   /**
@@ -164,9 +182,11 @@ export class EmuSocket implements SocketMemState {
     for (;;) {
       if (this.closed) return false;
       if (this.wmemQueued < this.sndbuf && this.host.tcpMem.charge(this, pages, 'send')) {
+        // Claim the send buffer before the allocation may sleep: concurrent senders
+        // must not all pass the check above.
+        this.wmemQueued += truesize;
         const held = await this.allocPages(pages, ctx);
         if (held && !this.closed) {
-          this.wmemQueued += truesize;
           const pfmemalloc = held.pfPages > 0;
           this.flow.send(payload, {
             payload,
@@ -178,6 +198,7 @@ export class EmuSocket implements SocketMemState {
           });
           return true;
         }
+        this.wmemQueued -= truesize;
         this.host.tcpMem.uncharge(this, pages);
         if (held) freeSkbPages(this.host.allocator, held);
         // No memory: wait a little (sk_stream_wait_memory's short random wait) or for an ACK.

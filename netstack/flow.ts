@@ -95,6 +95,9 @@ export class Flow<Tag = unknown> {
   private closed = false;
   private readonly opts: FlowOptions<Tag>;
   private readonly rto: RtoOptions;
+  /** Set once the peer has sent anything on this flow (its end exists). */
+  established = false;
+  private openTimer: Timer | undefined;
 
   constructor(options: FlowOptions<Tag>) {
     this.opts = options;
@@ -122,6 +125,33 @@ export class Flow<Tag = unknown> {
   /** The current retransmission timeout (grows with back-off). */
   get currentRtoMs(): number {
     return this.rtoMs;
+  }
+
+  /**
+   * Announces the flow to the peer (OPEN, the emulated SYN) and repeats it, with the
+   * retransmission back-off, until the peer answers on the flow. Data waits for that
+   * answer, which carries the peer's window.
+   */
+  open(): void {
+    if (this.closed || this.established) return;
+    // No data before the peer's answer (the SYN-ACK) tells us its window.
+    this.sndWndEdge = this.sndNxt;
+    this.opts.transmit({ type: FRAME_TYPE.OPEN, flowId: this.flowId, window: this.opts.window() });
+    let delay = this.rto.minMs;
+    const again = (): void => {
+      this.openTimer = this.opts.scheduler.schedule(delay, () => {
+        if (this.closed || this.established) return;
+        this.counters.retransmitted++;
+        this.opts.transmit({
+          type: FRAME_TYPE.OPEN,
+          flowId: this.flowId,
+          window: this.opts.window(),
+        });
+        delay = Math.min(delay * 2, this.rto.maxMs);
+        again();
+      });
+    };
+    again();
   }
 
   /** Queues a message; it goes out when the window and the link allow. */
@@ -218,6 +248,11 @@ export class Flow<Tag = unknown> {
 
   /** Processes the ack and window fields of any frame from the peer (tcp_ack). */
   onPeerAck(frame: Frame): void {
+    if (!this.established) {
+      this.established = true;
+      this.openTimer?.cancel();
+      this.openTimer = undefined;
+    }
     if (frame.flags & FRAME_FLAG.PROBE) this.owe();
     const ack = frame.ack;
     if (seqLt(this.sndNxt, ack)) return; // acks data never sent: ignore
@@ -268,6 +303,8 @@ export class Flow<Tag = unknown> {
     this.timer = undefined;
     this.delackTimer?.cancel();
     this.delackTimer = undefined;
+    this.openTimer?.cancel();
+    this.openTimer = undefined;
     const left = [
       ...this.inFlight.slice(this.inFlightHead),
       ...this.waiting.slice(this.waitingHead),

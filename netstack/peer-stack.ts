@@ -49,7 +49,7 @@ export class PeerStack {
       ...(handlers.acked ? { onAcked: handlers.acked } : {}),
     });
     this.flows.set(flowId, { flow, handlers });
-    if (announce) this.options.transmit({ type: FRAME_TYPE.OPEN, flowId, window: this.window() });
+    if (announce) flow.open();
     return flow;
   }
 
@@ -73,9 +73,13 @@ export class PeerStack {
   /** Handles one frame from the connection. */
   handleFrame(frame: Frame): void {
     if (frame.type === FRAME_TYPE.OPEN) {
-      if (!this.flows.has(frame.flowId) && (this.options.onOpen?.(frame.flowId) ?? true)) {
-        this.openFlow(frame.flowId, { message: () => {} }, false);
+      // A new flow, or a repeated OPEN whose answer was lost: answer with an ACK.
+      const known = this.flows.get(frame.flowId)?.flow;
+      if (known) known.onPeerAck(frame);
+      if (!known && (this.options.onOpen?.(frame.flowId) ?? true)) {
+        this.openFlow(frame.flowId, { message: () => {} }, false).onPeerAck(frame);
       }
+      this.flows.get(frame.flowId)?.flow.requestAck();
       return;
     }
     const entry = this.flows.get(frame.flowId);

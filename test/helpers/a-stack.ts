@@ -69,3 +69,8 @@ export function ackFrame(flowId: number, ack: number, window = 1 << 20): Frame {
     payload: new Uint8Array(0),
   };
 }
+
+/** The peer answers A's OPEN on `flowId` (the SYN-ACK), granting `window` bytes. */
+export function establish(rig: StackRig, flowId: number, window = 1 << 20): void {
+  rig.stack.receive(rig.conn, ackFrame(flowId, 0, window));
+}

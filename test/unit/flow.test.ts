@@ -151,3 +151,25 @@ describe('delayed ACK', () => {
     expect(receiver.flow(1)?.counters.acksSent).toBe(2);
   });
 });
+
+describe('flow establishment', () => {
+  it('repeats OPEN with back-off until the peer answers, then stops', async () => {
+    const sched = virtualScheduler();
+    const [x, y] = memoryLinkPair(sched, { latencyMs: 1 });
+    const opener = stackOn(x, { scheduler: sched, rto: { minMs: 100, maxMs: 400 } });
+    const flow = opener.openFlow(1, { message: () => {} });
+    // Nobody listens on y yet: the OPENs go unanswered.
+    await sched.runFor(1000);
+    expect(flow.established).toBe(false);
+    const repeats = flow.counters.retransmitted;
+    expect(repeats).toBeGreaterThanOrEqual(3);
+    const accepted: number[] = [];
+    stackOn(y, { scheduler: sched, onOpen: (id) => (accepted.push(id), true) });
+    await sched.runFor(1000);
+    expect(flow.established).toBe(true);
+    expect(accepted).toEqual([1]);
+    const after = flow.counters.retransmitted;
+    await sched.runFor(2000);
+    expect(flow.counters.retransmitted).toBe(after);
+  });
+});

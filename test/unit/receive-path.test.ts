@@ -3,7 +3,7 @@ import { FRAME_TYPE } from '../../netstack/frame.ts';
 import { skbPages, skbTruesize } from '../../netstack/skb.ts';
 import { GFP } from '../../reserve/gfp.ts';
 import { PF } from '../../reserve/task.ts';
-import { ackFrame, dataFrame, makeStack, openFrame } from '../helpers/a-stack.ts';
+import { ackFrame, dataFrame, establish, makeStack, openFrame } from '../helpers/a-stack.ts';
 import { setFree } from '../helpers/model.ts';
 
 // 256 MiB: min 512, GFP_ATOMIC floor 192 (3/8 of min).
@@ -12,6 +12,7 @@ const KB = 1024;
 
 function serviceSocket(rig: ReturnType<typeof makeStack>, flowId = 1) {
   rig.stack.receive(rig.conn, openFrame(flowId));
+  rig.stack.flush(rig.conn); // the ACK that answers the OPEN
   const s = rig.conn.sockets.get(flowId);
   if (!s) throw new Error('socket not created');
   return s;
@@ -111,6 +112,16 @@ describe('A receive path, step 2: demux and pfmemalloc tossing', () => {
     expect(rig.stack.rx.drops.no_socket.unknown).toBe(1);
   });
 
+  it('an OPEN is answered with an ACK, and a repeated OPEN again (its answer was lost)', () => {
+    const rig = makeStack('modern');
+    rig.stack.receive(rig.conn, openFrame(5));
+    rig.stack.flush(rig.conn);
+    rig.stack.receive(rig.conn, openFrame(5));
+    rig.stack.flush(rig.conn);
+    expect(rig.sent.filter((f) => f.type === FRAME_TYPE.ACK && f.flowId === 5)).toHaveLength(2);
+    expect(rig.conn.sockets.size).toBe(1);
+  });
+
   it('a SYN that comes from the reserve is tossed like any pfmemalloc skb: no socket is created', () => {
     const rig = makeStack('modern');
     setFree(rig.model, ATOMIC_FLOOR);
@@ -187,6 +198,7 @@ describe('A receive path, step 3: TCP receive memory', () => {
   it('the ack field of a frame is processed even when its data is refused', async () => {
     const rig = makeStack('modern', { rcvbuf: 100 });
     const swap = rig.stack.openSocket(rig.conn, 2, { cls: 'swap' });
+    establish(rig, 2);
     const driver = rig.model.spawnTask('swapd');
     await swap.send(new Uint8Array(4096), { exec: 'task', task: driver });
     expect(swap.wmemQueued).toBeGreaterThan(0);
@@ -202,10 +214,21 @@ describe('A receive path, step 3: TCP receive memory', () => {
 });
 
 describe("A's send path", () => {
+  it('sends no data before the peer answers its OPEN, then as much as the answer grants', async () => {
+    const rig = makeStack('modern', { sndbuf: 64 * KB });
+    const swap = rig.stack.openSocket(rig.conn, 2, { cls: 'swap' });
+    const task = rig.model.spawnTask('swapd');
+    await swap.send(new Uint8Array(4096), { exec: 'task', task });
+    expect(rig.sent.filter((f) => f.type === FRAME_TYPE.DATA)).toHaveLength(0);
+    establish(rig, 2, 4096);
+    expect(rig.sent.filter((f) => f.type === FRAME_TYPE.DATA)).toHaveLength(1);
+  });
+
   it('a PF_MEMALLOC sender may use the reserve in every era; pages are held until ACKed', async () => {
     for (const era of ['2.6', '3.6', 'modern'] as const) {
       const rig = makeStack(era, { sndbuf: 64 * KB });
       const swap = rig.stack.openSocket(rig.conn, 2, { cls: 'swap', allocation: GFP.NOIO });
+      establish(rig, 2);
       const driver = rig.model.spawnTask('swapd');
       driver.flags |= PF.MEMALLOC;
       setFree(rig.model, 10);
@@ -223,6 +246,7 @@ describe("A's send path", () => {
   it('a sender waits while its send buffer is full and resumes when an ACK frees it', async () => {
     const rig = makeStack('modern', { sndbuf: 16 * KB });
     const swap = rig.stack.openSocket(rig.conn, 2, { cls: 'swap' });
+    establish(rig, 2);
     const task = rig.model.spawnTask('swapd');
     const ctx = { exec: 'task', task } as const;
     let sent = 0;
@@ -245,9 +269,26 @@ describe("A's send path", () => {
     expect(rig.model.zone.pages('skb')).toBe(0);
   });
 
+  it('regression: concurrent senders cannot all pass the send-buffer check while one allocation is in flight', async () => {
+    const rig = makeStack('modern', { sndbuf: 16 * KB });
+    const swap = rig.stack.openSocket(rig.conn, 2, { cls: 'swap' });
+    establish(rig, 2);
+    const task = rig.model.spawnTask('swapd');
+    const sends = Array.from({ length: 64 }, () =>
+      swap.send(new Uint8Array(4096), { exec: 'task', task }),
+    );
+    await rig.sched.runFor(100);
+    // sk_stream_memory_free: one more skb while wmem_queued < sndbuf, so at most four here.
+    expect(swap.wmemQueued).toBeLessThanOrEqual(4 * skbTruesize(4096));
+    expect(rig.model.zone.pages('skb')).toBeLessThanOrEqual(4 * skbPages(4096));
+    swap.close();
+    await Promise.all(sends);
+  });
+
   it('closing a socket frees everything it holds, queued or in flight', async () => {
     const rig = makeStack('modern');
     const swap = rig.stack.openSocket(rig.conn, 2, { cls: 'swap' });
+    establish(rig, 2);
     const task = rig.model.spawnTask('swapd');
     await swap.send(new Uint8Array(4096), { exec: 'task', task });
     rig.stack.receive(rig.conn, dataFrame(2, 0, KB));
@@ -256,5 +297,29 @@ describe("A's send path", () => {
     expect(rig.model.zone.pages('skb')).toBe(0);
     expect(rig.stack.tcpMem.allocated).toBe(0);
     rig.model.checkInvariants();
+  });
+});
+
+describe('receive window (regression: a 4 KiB swap-in reply could never be sent)', () => {
+  it('tiny replies do not shrink the window below a large message (scaling_ratio, rcv_mss)', () => {
+    const rig = makeStack('modern');
+    const swap = rig.stack.openSocket(rig.conn, 2, { cls: 'swap' });
+    establish(rig, 2);
+    let seq = 0;
+    for (let i = 0; i < 500; i++) {
+      rig.stack.receive(rig.conn, dataFrame(2, seq, 6)); // write completions
+      seq += 6;
+      swap.read();
+    }
+    expect(swap.advertise()).toBeGreaterThan(4102); // a read reply still fits
+  });
+
+  it('advertises zero rather than less than one segment (silly-window avoidance)', () => {
+    const rig = makeStack('modern', { rcvbuf: 8 * KB });
+    const s = serviceSocket(rig);
+    rig.stack.receive(rig.conn, dataFrame(1, 0, 4 * KB));
+    expect(s.advertise()).toBe(0);
+    s.read();
+    expect(s.advertise()).toBeGreaterThanOrEqual(4 * KB);
   });
 });
