@@ -37,7 +37,8 @@ export function acceptFrames(options: AcceptorOptions): Promise<TcpListener> {
   const { log, counters } = options;
   return listenTcp(options.listen.host, options.listen.port, (link) => {
     let handlers: AcceptedHandlers | undefined;
-    let timer: NodeJS.Timeout | undefined;
+    // Armed right after the connection is built; the callbacks below only run later.
+    const deadline: { timer?: NodeJS.Timeout } = {};
     const connection = new Connection(
       link,
       {
@@ -47,7 +48,7 @@ export function acceptFrames(options: AcceptorOptions): Promise<TcpListener> {
       },
       {
         hello: (peer) => {
-          clearTimeout(timer);
+          clearTimeout(deadline.timer);
           counters.connection('accepted');
           log.debug({ peer: peer.role, link: link.label }, 'connection accepted');
           handlers = options.accept(connection, peer, link);
@@ -55,7 +56,7 @@ export function acceptFrames(options: AcceptorOptions): Promise<TcpListener> {
         frame: (f) => handlers?.frame(f),
         batchEnd: () => handlers?.batchEnd(),
         closed: (reason) => {
-          clearTimeout(timer);
+          clearTimeout(deadline.timer);
           if (REFUSALS.has(reason)) {
             counters.connection(`refused-${reason}`);
             log.warn({ link: link.label, reason }, 'connection refused');
@@ -67,7 +68,7 @@ export function acceptFrames(options: AcceptorOptions): Promise<TcpListener> {
         },
       },
     );
-    timer = setTimeout(() => {
+    deadline.timer = setTimeout(() => {
       if (!connection.peerHello) connection.close('hello-timeout');
     }, options.helloTimeoutMs ?? 5000);
   });

@@ -92,7 +92,11 @@ export function parseNodeArgs(argv: readonly string[], env: NodeJS.ProcessEnv): 
   }
   const f = r.data;
   const token = env.SWAPNET_TOKEN;
-  if (!token) throw new ConfigError('SWAPNET_TOKEN', 'required in the environment (the shared token of the topology)');
+  if (!token)
+    throw new ConfigError(
+      'SWAPNET_TOKEN',
+      'required in the environment (the shared token of the topology)',
+    );
   let knobs = defaultKnobs();
   if (f.knobs !== undefined) {
     let parsed: unknown;

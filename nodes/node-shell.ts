@@ -7,7 +7,13 @@ import { ConfigError } from '../reserve/errors.ts';
 import { startHttp, type HttpHandlers } from './http-server.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createRegistry } from './metrics.ts';
-import { formatHostPort, NODE_USAGE, parseNodeArgs, type HostPort, type NodeArgs } from './node-args.ts';
+import {
+  formatHostPort,
+  NODE_USAGE,
+  parseNodeArgs,
+  type HostPort,
+  type NodeArgs,
+} from './node-args.ts';
 import { realScheduler, type RealScheduler } from './real-scheduler.ts';
 import { ShellCounters } from './shell-counters.ts';
 
@@ -89,7 +95,10 @@ export async function runNode(
     args.http,
     args.token,
     {
-      metrics: async () => ({ body: await rt.registry.metrics(), contentType: rt.registry.contentType }),
+      metrics: async () => ({
+        body: await rt.registry.metrics(),
+        contentType: rt.registry.contentType,
+      }),
       healthz: () => node.healthy(),
       status: () => node.status(),
       ...(node.control ? { control: node.control } : {}),

@@ -13,19 +13,32 @@ export interface RealScheduler extends Scheduler {
 export function realScheduler(scale = 1): RealScheduler {
   const start = performance.now();
   const timers = new Set<NodeJS.Timeout>();
+  const immediates = new Set<NodeJS.Immediate>();
   let stopped = false;
   return {
     scale,
     now: () => (performance.now() - start) / scale,
     schedule(delayMs: number, fn: () => void): Timer {
       if (stopped) return { cancel: () => {} };
-      const t = setTimeout(
-        () => {
-          timers.delete(t);
+      const wall = delayMs * scale;
+      if (wall < 1) {
+        // Below a millisecond (setTimeout's resolution): just yield to I/O.
+        const im = setImmediate(() => {
+          immediates.delete(im);
           fn();
-        },
-        Math.max(0, delayMs * scale),
-      );
+        });
+        immediates.add(im);
+        return {
+          cancel: () => {
+            clearImmediate(im);
+            immediates.delete(im);
+          },
+        };
+      }
+      const t = setTimeout(() => {
+        timers.delete(t);
+        fn();
+      }, wall);
       timers.add(t);
       return {
         cancel: () => {
@@ -38,6 +51,8 @@ export function realScheduler(scale = 1): RealScheduler {
       stopped = true;
       for (const t of timers) clearTimeout(t);
       timers.clear();
+      for (const im of immediates) clearImmediate(im);
+      immediates.clear();
     },
   };
 }

@@ -19,17 +19,37 @@ export class ShellCounters {
   }
 
   register(registry: Registry): void {
-    counterFn(registry, 'swapnet_connections_total', 'Connections accepted or refused, by result', ['result'], (set) => {
-      for (const [result, n] of this.connections) set({ result }, n);
-    });
-    counterFn(registry, 'swapnet_frame_errors_total', 'Connections closed for malformed frames, by reason', ['reason'], (set) => {
-      for (const [reason, n] of this.frameErrors) set({ reason }, n);
-    });
-    counterFn(registry, 'swapnet_http_bad_requests_total', 'Malformed or unknown HTTP requests', [], (set) =>
-      set({}, this.httpBadRequests),
+    counterFn(
+      registry,
+      'swapnet_connections_total',
+      'Connections accepted or refused, by result',
+      ['result'],
+      (set) => {
+        for (const [result, n] of this.connections) set({ result }, n);
+      },
     );
-    counterFn(registry, 'swapnet_control_refused_total', 'Control requests without the right token', [], (set) =>
-      set({}, this.controlRefused),
+    counterFn(
+      registry,
+      'swapnet_frame_errors_total',
+      'Connections closed for malformed frames, by reason',
+      ['reason'],
+      (set) => {
+        for (const [reason, n] of this.frameErrors) set({ reason }, n);
+      },
+    );
+    counterFn(
+      registry,
+      'swapnet_http_bad_requests_total',
+      'Malformed or unknown HTTP requests',
+      [],
+      (set) => set({}, this.httpBadRequests),
+    );
+    counterFn(
+      registry,
+      'swapnet_control_refused_total',
+      'Control requests without the right token',
+      [],
+      (set) => set({}, this.controlRefused),
     );
   }
 }

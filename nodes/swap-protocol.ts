@@ -20,11 +20,29 @@ export const SWAP_STATUS = {
 export type SwapStatus = (typeof SWAP_STATUS)[keyof typeof SWAP_STATUS];
 
 export type SwapMessage =
-  | { readonly op: 'write'; readonly handle: number; readonly slot: number; readonly page: number; readonly version: number; readonly data: Uint8Array }
+  | {
+      readonly op: 'write';
+      readonly handle: number;
+      readonly slot: number;
+      readonly page: number;
+      readonly version: number;
+      readonly data: Uint8Array;
+    }
   | { readonly op: 'read'; readonly handle: number; readonly slot: number; readonly page: number }
-  | { readonly op: 'reply'; readonly handle: number; readonly status: SwapStatus; readonly data: Uint8Array | null };
+  | {
+      readonly op: 'reply';
+      readonly handle: number;
+      readonly status: SwapStatus;
+      readonly data: Uint8Array | null;
+    };
 
-export function encodeWrite(handle: number, slot: number, page: number, version: number, data: Uint8Array): Uint8Array {
+export function encodeWrite(
+  handle: number,
+  slot: number,
+  page: number,
+  version: number,
+  data: Uint8Array,
+): Uint8Array {
   const out = new Uint8Array(17 + PAGE_SIZE);
   out[0] = SWAP_OP.WRITE;
   writeU32(out, 1, handle);
@@ -44,7 +62,11 @@ export function encodeRead(handle: number, slot: number, page: number): Uint8Arr
   return out;
 }
 
-export function encodeReply(handle: number, status: SwapStatus, data: Uint8Array | null = null): Uint8Array {
+export function encodeReply(
+  handle: number,
+  status: SwapStatus,
+  data: Uint8Array | null = null,
+): Uint8Array {
   const out = new Uint8Array(6 + (data ? PAGE_SIZE : 0));
   out[0] = SWAP_OP.REPLY;
   writeU32(out, 1, handle);
@@ -58,7 +80,14 @@ export function decodeSwapMessage(p: Uint8Array): SwapMessage | null {
   switch (p[0]) {
     case SWAP_OP.WRITE:
       if (p.length !== 17 + PAGE_SIZE) return null;
-      return { op: 'write', handle: readU32(p, 1), slot: readU32(p, 5), page: readU32(p, 9), version: readU32(p, 13), data: p.subarray(17) };
+      return {
+        op: 'write',
+        handle: readU32(p, 1),
+        slot: readU32(p, 5),
+        page: readU32(p, 9),
+        version: readU32(p, 13),
+        data: p.subarray(17),
+      };
     case SWAP_OP.READ:
       if (p.length !== 13) return null;
       return { op: 'read', handle: readU32(p, 1), slot: readU32(p, 5), page: readU32(p, 9) };
@@ -66,7 +95,12 @@ export function decodeSwapMessage(p: Uint8Array): SwapMessage | null {
       if (p.length !== 6 && p.length !== 6 + PAGE_SIZE) return null;
       const status = p[5] as number;
       if (status > SWAP_STATUS.IO_ERROR) return null;
-      return { op: 'reply', handle: readU32(p, 1), status: status as SwapStatus, data: p.length === 6 ? null : p.subarray(6) };
+      return {
+        op: 'reply',
+        handle: readU32(p, 1),
+        status: status as SwapStatus,
+        data: p.length === 6 ? null : p.subarray(6),
+      };
     }
     default:
       return null;
