@@ -288,16 +288,14 @@ export async function startA(rt: NodeRuntime): Promise<RunningNode> {
       },
       stats: model.stats,
       workloads,
-      memcgs: model.memcgs
-        .all()
-        .map((g) => ({
-          name: g.name,
-          usage: g.usage,
-          high: g.high,
-          max: g.max,
-          peak: g.peak,
-          events: g.events,
-        })),
+      memcgs: model.memcgs.all().map((g) => ({
+        name: g.name,
+        usage: g.usage,
+        high: g.high,
+        max: g.max,
+        peak: g.peak,
+        events: g.events,
+      })),
       tasks: model.tasks.all().map((t) => ({
         pid: t.pid,
         name: t.name,
