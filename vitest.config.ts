@@ -21,6 +21,8 @@ export default defineConfig({
           include: ['test/integration/**/*.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 60_000,
+          // Installs promtool when missing (test/integration/promtool.test.ts needs it).
+          globalSetup: ['test/setup/global-integration.ts'],
           // Two cores on CI: process tests run one file at a time per core.
           maxWorkers: 2,
           sequence: { groupOrder: 1 },

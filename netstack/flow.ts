@@ -158,12 +158,22 @@ export class Flow<Tag = unknown> {
   send(payload: Uint8Array, tag: Tag): void {
     if (this.closed) return;
     this.waiting.push({ seq: 0, payload, tag });
-    this.pump();
+    // While the link is backed up, messages wait here until pump() is called on drain.
+    if (!this.blocked) this.transmitWaiting();
   }
 
-  /** Sends what the window and the link allow (call again when the link drains). */
+  /** The link drained: send what the window and the link allow. */
   pump(): void {
     this.blocked = false;
+    this.transmitWaiting();
+  }
+
+  /** True while the link is backed up (write returned false and no drain yet). */
+  get backedUp(): boolean {
+    return this.blocked;
+  }
+
+  private transmitWaiting(): void {
     while (!this.closed && !this.blocked && this.waitingHead < this.waiting.length) {
       const msg = this.waiting[this.waitingHead] as SentMessage<Tag>;
       const end = seqAdd(this.sndNxt, msg.payload.length);
@@ -272,7 +282,8 @@ export class Flow<Tag = unknown> {
       this.timer?.cancel();
       this.timer = undefined;
       if (done.length > 0) this.opts.onAcked?.(done);
-      this.pump();
+      if (!this.blocked) this.transmitWaiting();
+      this.armTimer();
       return;
     }
     const windowChanged = edge !== this.sndWndEdge;
@@ -290,7 +301,7 @@ export class Flow<Tag = unknown> {
         this.retransmitAll();
       }
     }
-    if (windowChanged) this.pump();
+    if (windowChanged && !this.blocked) this.transmitWaiting();
   }
 
   /**

@@ -53,7 +53,14 @@ export function startHttp(
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
+  const refused = new WeakSet<object>();
   server.on('clientError', (err, socket) => {
+    // The parser stays failed: every later chunk on this socket raises clientError again.
+    if (refused.has(socket)) {
+      socket.destroy();
+      return;
+    }
+    refused.add(socket);
     counters.httpBadRequests++;
     log.debug({ err: (err as NodeJS.ErrnoException).code }, 'bad http request');
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');

@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   storeCorrupt: 'SWAPNET_ERR_STORE_CORRUPT',
   slotOutOfRange: 'SWAPNET_ERR_STORE_SLOT',
   timeout: 'SWAPNET_ERR_TIMEOUT',
+  faultRefused: 'SWAPNET_ERR_FAULT_REFUSED',
 } as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
