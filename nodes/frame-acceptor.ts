@@ -1,11 +1,14 @@
 // Accepting frame connections: each must open with a HELLO carrying the topology's token
 // and an expected role, within a deadline. Refusals and malformed streams close the
-// connection with a reason that is counted and logged; the listener keeps serving.
+// connection with a reason that is counted and logged; the listener keeps serving. Every
+// accepted connection goes through the node's fault gate.
 import { DECODE_ERRORS } from '../netstack/frame-decoder.ts';
-import { Connection, type CloseReason } from '../netstack/connection.ts';
+import type { CloseReason } from '../netstack/connection.ts';
 import type { Frame } from '../netstack/frame.ts';
 import type { Hello, Role } from '../netstack/hello.ts';
 import { listenTcp, type TcpLink, type TcpListener } from '../netstack/tcp-link.ts';
+import type { FaultGate } from './fault-gate.ts';
+import { GatedConnection } from './gated-connection.ts';
 import type { Logger } from './logger.ts';
 import type { HostPort } from './node-args.ts';
 import type { ShellCounters } from './shell-counters.ts';
@@ -24,22 +27,42 @@ export interface AcceptorOptions {
   readonly roles: readonly Role[];
   readonly log: Logger;
   readonly counters: ShellCounters;
+  /** The node's fault gate: a reset fault refuses new connections, the others gate frames. */
+  readonly gate: FaultGate;
   /** A connection that sends no valid HELLO within this time is closed (ms of wall time). */
   readonly helloTimeoutMs?: number;
-  /** Called once per accepted connection; returns what to do with its frames. */
-  readonly accept: (connection: Connection, peer: Hello, link: TcpLink) => AcceptedHandlers;
+  /**
+   * Called once per accepted connection; returns what to do with its frames. Frames sent
+   * on `connection` pass the fault gate.
+   */
+  readonly accept: (connection: GatedConnection, peer: Hello, link: TcpLink) => AcceptedHandlers;
 }
 
 const isDecodeError = (r: string): boolean => (DECODE_ERRORS as readonly string[]).includes(r);
 const REFUSALS = new Set(['no-hello', 'bad-hello', 'bad-token', 'bad-role', 'hello-timeout']);
 
+/**
+ * The HELLO deadline when the caller gives none: 5 s, or SWAPNET_HELLO_TIMEOUT_MS (a
+ * positive integer; tests shorten it so a silent peer is refused quickly).
+ */
+function defaultHelloTimeoutMs(): number {
+  const ms = Number(process.env.SWAPNET_HELLO_TIMEOUT_MS);
+  return Number.isSafeInteger(ms) && ms > 0 ? ms : 5000;
+}
+
 export function acceptFrames(options: AcceptorOptions): Promise<TcpListener> {
   const { log, counters } = options;
+  const helloTimeoutMs = options.helloTimeoutMs ?? defaultHelloTimeoutMs();
   return listenTcp(options.listen.host, options.listen.port, (link) => {
+    if (!options.gate.admit(link)) {
+      log.debug({ link: link.label }, 'connection reset: a reset fault is active');
+      return;
+    }
     let handlers: AcceptedHandlers | undefined;
     // Armed right after the connection is built; the callbacks below only run later.
     const deadline: { timer?: NodeJS.Timeout } = {};
-    const connection = new Connection(
+    const connection = new GatedConnection(
+      options.gate,
       link,
       {
         self: { role: options.self, token: options.token },
@@ -70,6 +93,6 @@ export function acceptFrames(options: AcceptorOptions): Promise<TcpListener> {
     );
     deadline.timer = setTimeout(() => {
       if (!connection.peerHello) connection.close('hello-timeout');
-    }, options.helloTimeoutMs ?? 5000);
+    }, helloTimeoutMs);
   });
 }

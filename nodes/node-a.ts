@@ -3,9 +3,7 @@
 // hog, the service and the optional reader. Everything the model reports is logged,
 // exported as metrics, and summarised in /status.
 import { AStack, type AConnection } from '../netstack/a-stack.ts';
-import { Connection } from '../netstack/connection.ts';
 import { ERA_KNOBS } from '../netstack/era.ts';
-import { connectTcp } from '../netstack/tcp-link.ts';
 import type { ModelEvent } from '../reserve/events.ts';
 import { GFP } from '../reserve/gfp.ts';
 import { DEFAULT_MEMORY_CONFIG, MemoryModel } from '../reserve/memory-model.ts';
@@ -13,7 +11,11 @@ import { Mempool } from '../reserve/mempool.ts';
 import { createRng } from '../reserve/rng.ts';
 import { PF } from '../reserve/task.ts';
 import { pagesFromMiB } from '../reserve/units.ts';
+import { z } from 'zod';
+import { faultControl } from './fault-control.ts';
+import { ControlError } from './http-server.ts';
 import { acceptFrames } from './frame-acceptor.ts';
+import { GatedConnection } from './gated-connection.ts';
 import type { Knobs } from './knobs.ts';
 import { registerAMetrics } from './metrics-a.ts';
 import type { NodeRuntime, RunningNode } from './node-shell.ts';
@@ -21,6 +23,8 @@ import { SwapDriver } from './swap-driver.ts';
 import { newWorkloadStats, Service, startHog, startReader, type Workload } from './workloads.ts';
 
 const EVENTS_KEPT = 100;
+
+const WorkloadRequest = z.strictObject({ workload: z.enum(['hog', 'reader']) });
 
 /** The memory model machine A gets from its knobs. */
 export function modelFromKnobs(
@@ -109,7 +113,7 @@ export async function startA(rt: NodeRuntime): Promise<RunningNode> {
 
   // The swap connection to C, kept up.
   let stopped = false;
-  let swapConnection: Connection | undefined;
+  let swapConnection: GatedConnection | undefined;
   let swapReconnects = 0;
   const peer = args.peer;
   if (!peer) throw new Error('node a needs --peer (C)');
@@ -117,10 +121,12 @@ export async function startA(rt: NodeRuntime): Promise<RunningNode> {
     let backoff = 200;
     while (!stopped) {
       try {
-        const link = await connectTcp(peer.host, peer.port);
+        // Through the gate: a reset fault on A refuses the connect (and we retry).
+        const link = await rt.gate.connect(peer.host, peer.port);
         await new Promise<void>((closed) => {
           let aconn: AConnection | undefined;
-          const connection = new Connection(
+          const connection = new GatedConnection(
+            rt.gate,
             link,
             {
               self: { role: 'a', token: args.token },
@@ -202,6 +208,7 @@ export async function startA(rt: NodeRuntime): Promise<RunningNode> {
     roles: ['b'],
     log,
     counters: rt.counters,
+    gate: rt.gate,
     accept: (connection, _peer, link) => {
       const aconn = stack.attach({ send: (f) => connection.send(f) });
       bConnections.add(aconn);
@@ -221,23 +228,52 @@ export async function startA(rt: NodeRuntime): Promise<RunningNode> {
     },
   });
 
-  // The workloads: the service initialises its memory first, then the hog starts.
+  // The workloads: the service initialises its memory first; the hog and the reader
+  // start at once, or when the orchestrator says so (--workloads manual).
   const running: Workload[] = [service];
   await service.start();
-  running.push(
-    startHog(
-      model,
-      scheduler,
-      {
-        tasks: k['hog.tasks'],
-        pages: Math.floor(k['hog.workingSetRatio'] * model.zone.managedPages),
-        pagesPerBatch: k['hog.pagesPerBatch'],
-        batchIntervalMs: k['hog.batchIntervalMs'],
-      },
-      workloads,
-    ),
-  );
-  if (k['reader.pages'] > 0) running.push(startReader(model, k['reader.pages'], workloads));
+  const started = new Map<'hog' | 'reader', Workload>();
+  const startWorkload = (name: 'hog' | 'reader'): void => {
+    if (started.has(name)) return;
+    const w =
+      name === 'hog'
+        ? startHog(
+            model,
+            scheduler,
+            {
+              tasks: k['hog.tasks'],
+              pages: Math.floor(k['hog.workingSetRatio'] * model.zone.managedPages),
+              pagesPerBatch: k['hog.pagesPerBatch'],
+              batchIntervalMs: k['hog.batchIntervalMs'],
+            },
+            workloads,
+          )
+        : startReader(model, k['reader.pages'], workloads);
+    started.set(name, w);
+    running.push(w);
+    log.info({ workload: name }, 'workload started');
+  };
+  if (args.workloads === 'auto') {
+    startWorkload('hog');
+    if (k['reader.pages'] > 0) startWorkload('reader');
+  }
+  const gateControl = faultControl(rt.gate);
+  const control = async (action: string, body: unknown): Promise<unknown> => {
+    if (action !== 'start' && action !== 'stop') return gateControl(action, body);
+    const r = WorkloadRequest.safeParse(body);
+    if (!r.success)
+      throw new ControlError(
+        400,
+        `workload: expected "hog" or "reader", got ${JSON.stringify((body as { workload?: unknown })?.workload)}`,
+      );
+    const name = r.data.workload;
+    if (action === 'start') startWorkload(name);
+    else {
+      started.get(name)?.stop();
+      started.delete(name);
+    }
+    return { workloads: [...started.keys()] };
+  };
 
   const startedAt = Date.now();
   return {
@@ -306,8 +342,10 @@ export async function startA(rt: NodeRuntime): Promise<RunningNode> {
         killed: t.killed,
       })),
       connections: { b: bConnections.size, swap: driver.connected ? 1 : 0 },
+      fault: rt.gate.state(),
       events,
     }),
+    control,
     stop: async () => {
       stopped = true;
       for (const w of running) w.stop();

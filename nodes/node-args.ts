@@ -24,6 +24,8 @@ export interface NodeArgs {
   readonly peer: HostPort | null;
   /** C's swap store file. */
   readonly store: string | null;
+  /** A: start the hog and reader at once ('auto'), or when told ('manual'). */
+  readonly workloads: 'auto' | 'manual';
   readonly knobs: Knobs;
   readonly token: string;
   readonly seed: number;
@@ -38,7 +40,9 @@ export const NODE_USAGE = `usage: node nodes/main.ts --role a|b|c [options]   (S
   --store FILE          C: the swap store file (required for C)
   --knobs JSON          a full or partial knob object (as printed by swapnet list)
   --set KEY=VALUE       one knob (repeatable)
-  --seed N              seed for every random choice (default 1)`;
+  --seed N              seed for every random choice (default 1)
+  --workloads auto|manual  A: start the hog and reader at once (auto, the default) or
+                        when the orchestrator says so (POST /control/start)`;
 
 const hostPort = z
   .string()
@@ -58,6 +62,7 @@ const Flags = z.strictObject({
   knobs: z.string().optional(),
   set: z.array(z.string()).default([]),
   seed: z.coerce.number().int().min(0).max(0xffffffff).default(1),
+  workloads: z.enum(['auto', 'manual']).default('auto'),
 });
 
 /** Parses argv and env; throws ConfigError naming the flag. */
@@ -75,6 +80,7 @@ export function parseNodeArgs(argv: readonly string[], env: NodeJS.ProcessEnv): 
         knobs: { type: 'string' },
         set: { type: 'string', multiple: true },
         seed: { type: 'string' },
+        workloads: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -116,6 +122,7 @@ export function parseNodeArgs(argv: readonly string[], env: NodeJS.ProcessEnv): 
     http: f.http,
     peer: f.peer ?? null,
     store: f.store ?? null,
+    workloads: f.workloads,
     knobs,
     token,
     seed: f.seed,

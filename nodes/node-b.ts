@@ -4,12 +4,15 @@
 // the flow's; a connection that fails or closes is reopened after a capped back-off, so
 // a partitioned or restarted A never stops B.
 import PQueue from 'p-queue';
-import { Connection, type CloseReason } from '../netstack/connection.ts';
+import type { CloseReason } from '../netstack/connection.ts';
 import type { Flow, SentMessage } from '../netstack/flow.ts';
 import { writeU32 } from '../netstack/frame.ts';
 import { PeerStack } from '../netstack/peer-stack.ts';
-import { connectTcp, type TcpLink } from '../netstack/tcp-link.ts';
+import type { TcpLink } from '../netstack/tcp-link.ts';
 import { invariant } from '../reserve/errors.ts';
+import { faultControl } from './fault-control.ts';
+import type { FaultGateState } from './fault-gate.ts';
+import { GatedConnection } from './gated-connection.ts';
 import { counterFn, gaugeFn } from './metrics.ts';
 import { formatHostPort, type HostPort } from './node-args.ts';
 import type { NodeRuntime, RunningNode } from './node-shell.ts';
@@ -39,7 +42,7 @@ type SlotState = 'connecting' | 'open' | 'backoff' | 'stopped';
 /** One live connection: the socket, its frame stream, the emulated stack and the flow. */
 interface Live {
   readonly link: TcpLink;
-  readonly connection: Connection;
+  readonly connection: GatedConnection;
   readonly stack: PeerStack;
   readonly flow: Flow;
   /** Index stamped into the next new payload (per connection, from 0). */
@@ -97,6 +100,8 @@ export interface FloodStatus {
   readonly perConnection: readonly FloodConnectionStatus[];
   /** Connections left out of perConnection (it lists at most 64). */
   readonly perConnectionOmitted: number;
+  /** B's fault gate: the active fault and what it did. */
+  readonly fault: FaultGateState;
 }
 
 /**
@@ -313,7 +318,8 @@ export async function startB(rt: NodeRuntime): Promise<RunningNode> {
     slot.state = 'connecting';
     let link: TcpLink;
     try {
-      link = await connectTcp(peer.host, peer.port);
+      // Through the gate: a reset fault on B refuses the connect (and the slot backs off).
+      link = await rt.gate.connect(peer.host, peer.port);
     } catch (err) {
       if (stopped) return;
       const reason = (err as NodeJS.ErrnoException).code ?? 'connect-failed';
@@ -336,7 +342,8 @@ export async function startB(rt: NodeRuntime): Promise<RunningNode> {
       return;
     }
     // The connection's events use `live`, built below: they only fire on later turns.
-    const connection = new Connection(
+    const connection = new GatedConnection(
+      rt.gate,
       link,
       {
         self: { role: 'b', token: args.token },
@@ -413,7 +420,9 @@ export async function startB(rt: NodeRuntime): Promise<RunningNode> {
         lastError: s.lastError ?? null,
       })),
       perConnectionOmitted: Math.max(0, slots.length - STATUS_CONNECTIONS),
+      fault: rt.gate.state(),
     }),
+    control: faultControl(rt.gate),
     async stop() {
       stopped = true;
       queue?.pause();

@@ -6,6 +6,7 @@ import type { Flow } from '../netstack/flow.ts';
 import { PeerStack } from '../netstack/peer-stack.ts';
 import { ConfigError } from '../reserve/errors.ts';
 import { PAGE_SIZE } from '../reserve/units.ts';
+import { faultControl } from './fault-control.ts';
 import { acceptFrames } from './frame-acceptor.ts';
 import type { Knobs } from './knobs.ts';
 import { counterFn, gaugeFn } from './metrics.ts';
@@ -165,6 +166,7 @@ export async function startC(rt: NodeRuntime): Promise<RunningNode> {
     roles: ['a'],
     log,
     counters: rt.counters,
+    gate: rt.gate,
     accept: (connection, _peer, link) => {
       const stack = new PeerStack({
         scheduler,
@@ -220,13 +222,17 @@ export async function startC(rt: NodeRuntime): Promise<RunningNode> {
         link: c.label,
         delivered: c.stack.delivered,
         unknownFlowFrames: c.stack.unknownFlowFrames,
+        duplicates: c.stack.duplicates,
+        outOfOrder: c.stack.outOfOrder,
         malformed: c.malformed,
       })),
       writes: stats.writes,
       reads: stats.reads,
       refused: { ...stats.refused },
       malformed: stats.malformed,
+      fault: rt.gate.state(),
     }),
+    control: faultControl(rt.gate),
     stop: async () => {
       stopping = true;
       await swapListener.close();

@@ -4,6 +4,7 @@
 // arguments exit 2 with a message naming the flag.
 import type { Registry } from 'prom-client';
 import { ConfigError } from '../reserve/errors.ts';
+import { FaultGate } from './fault-gate.ts';
 import { startHttp, type HttpHandlers } from './http-server.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createRegistry } from './metrics.ts';
@@ -23,6 +24,8 @@ export interface NodeRuntime {
   readonly log: Logger;
   readonly registry: Registry;
   readonly counters: ShellCounters;
+  /** The node's fault gate: every frame connection goes through it (DESIGN.md section 8). */
+  readonly gate: FaultGate;
 }
 
 export interface RunningNode {
@@ -71,8 +74,18 @@ export async function runNode(
     log,
     registry: createRegistry(args.role),
     counters: new ShellCounters(),
+    gate: new FaultGate({
+      defaults: {
+        lossRate: args.knobs['fault.lossRate'],
+        delayMs: args.knobs['fault.delayMs'],
+        jitterMs: args.knobs['fault.jitterMs'],
+        seed: args.seed,
+      },
+      log,
+    }),
   };
   rt.counters.register(rt.registry);
+  rt.gate.register(rt.registry);
   process.on('uncaughtException', (err) => {
     log.fatal({ err }, 'uncaught exception');
     process.exit(1);
@@ -88,6 +101,7 @@ export async function runNode(
   } catch (err) {
     log.fatal({ err }, 'node failed to start');
     process.exitCode = 3;
+    rt.gate.stop();
     rt.scheduler.stop();
     return;
   }
@@ -129,6 +143,7 @@ export async function runNode(
     void (async () => {
       await http.close();
       await node.stop();
+      rt.gate.stop();
       rt.scheduler.stop();
       log.info('stopped');
       process.exit(0);
@@ -136,4 +151,9 @@ export async function runNode(
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  // Started by the orchestrator with an IPC channel: if it dies, nothing must outlive it.
+  if (process.channel) {
+    process.on('disconnect', () => shutdown('parent-gone'));
+    process.channel.unref();
+  }
 }

@@ -7,6 +7,10 @@ export interface CliIo {
   readonly stdout: NodeJS.WritableStream;
   readonly stderr: NodeJS.WritableStream;
   readonly env: NodeJS.ProcessEnv;
+  /** Aborted on Ctrl-C or SIGTERM: long-running commands stop their topology and return. */
+  readonly signal?: AbortSignal;
+  /** Whether stderr is a terminal (the progress view redraws one line). */
+  readonly stderrIsTTY?: boolean;
 }
 
 /** Exit codes: done, verdict differs from --expect, bad usage, a node failed. */

@@ -2,9 +2,22 @@
 // --help; bad usage exits 2 with a message naming the flag or value.
 import { SwapnetError } from '../reserve/errors.ts';
 import { EXIT, UsageError, writeLine, type CliIo, type Command } from './cli-io.ts';
+import { downCommand } from './commands/down.ts';
+import { faultCommand } from './commands/fault.ts';
+import { listCommand } from './commands/list.ts';
+import { compareCommand, runCommand } from './commands/run.ts';
 import { sysctlCommand } from './commands/sysctl.ts';
+import { upCommand } from './commands/up.ts';
 
-const COMMANDS: readonly Command[] = [sysctlCommand];
+const COMMANDS: readonly Command[] = [
+  runCommand,
+  compareCommand,
+  upCommand,
+  faultCommand,
+  downCommand,
+  sysctlCommand,
+  listCommand,
+];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

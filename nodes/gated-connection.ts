@@ -1,0 +1,231 @@
+// A frame connection behind the node's fault gate: a Connection whose received frames
+// and sent frames pass the gate (stall, blackhole, loss, delay per direction). Every
+// frame connection of a node is built here, accepted or outgoing, so a fault applies to
+// all of them. Frames leave the gate in the order they entered it.
+import {
+  Connection,
+  type CloseReason,
+  type ConnectionEvents,
+  type ConnectionOptions,
+} from '../netstack/connection.ts';
+import type { Frame, FrameFields } from '../netstack/frame.ts';
+import type { Hello } from '../netstack/hello.ts';
+import type { TcpLink } from '../netstack/tcp-link.ts';
+import type { FaultGate, GateMember, LiveFault } from './fault-gate.ts';
+
+/**
+ * Items released in order at max(previous release, now + delay): a delay line that
+ * never reorders. Wall time (performance.now), re-armed when a timer fires early.
+ */
+class DelayLine<T> {
+  private items: { readonly at: number; readonly item: T }[] = [];
+  private head = 0;
+  private last = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  /** `release` gets every item due, oldest first. */
+  constructor(private readonly release: (items: readonly T[]) => void) {}
+
+  push(item: T, delayMs: number): void {
+    const at = Math.max(this.last, performance.now() + delayMs);
+    this.last = at;
+    this.items.push({ at, item });
+    if (!this.timer) this.arm();
+  }
+
+  /** Releases everything still waiting, now, in order. */
+  flush(): void {
+    this.cancel();
+    const due = this.items.slice(this.head).map((e) => e.item);
+    this.items = [];
+    this.head = 0;
+    if (due.length > 0) this.release(due);
+  }
+
+  /** Drops everything still waiting. */
+  cancel(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.items = [];
+    this.head = 0;
+  }
+
+  private arm(): void {
+    const next = this.items[this.head];
+    if (!next) return;
+    this.timer = setTimeout(() => this.fire(), Math.max(0, Math.ceil(next.at - performance.now())));
+  }
+
+  private fire(): void {
+    this.timer = undefined;
+    const now = performance.now();
+    const due: T[] = [];
+    while (this.head < this.items.length) {
+      const e = this.items[this.head] as { at: number; item: T };
+      if (e.at > now) break;
+      due.push(e.item);
+      this.head++;
+    }
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    }
+    if (due.length > 0) this.release(due);
+    this.arm();
+  }
+}
+
+export class GatedConnection implements GateMember {
+  readonly connection: Connection;
+  /** Outgoing frames held by a stall, written in order at heal. */
+  private held: FrameFields[] = [];
+  private readonly delayedIn: DelayLine<Frame>;
+  private readonly delayedOut: DelayLine<FrameFields>;
+
+  /**
+   * Builds the Connection on `link` (which writes our HELLO) and adds it to `gate`.
+   * Callers pass a link from gate.connect() or one gate.admit() accepted. `events` fire
+   * as for a bare Connection, with the gate's faults applied to frames.
+   */
+  constructor(
+    private readonly gate: FaultGate,
+    readonly link: TcpLink,
+    options: ConnectionOptions,
+    private readonly events: ConnectionEvents,
+  ) {
+    this.delayedIn = new DelayLine((frames) => {
+      for (const f of frames) {
+        if (this.connection.closed) return;
+        events.frame(f);
+      }
+      events.batchEnd();
+    });
+    this.delayedOut = new DelayLine((frames) => {
+      for (const f of frames) this.connection.send(f);
+    });
+    this.connection = new Connection(link, options, {
+      hello: (peer) => events.hello(peer),
+      frame: (f) => {
+        const fault = gate.fault;
+        if (fault === null) events.frame(f);
+        else this.receiveFaulty(fault, f);
+      },
+      batchEnd: () => events.batchEnd(),
+      closed: (reason) => {
+        gate.remove(this);
+        events.closed(reason);
+      },
+    });
+    gate.add(this);
+  }
+
+  get closed(): boolean {
+    return this.connection.closed;
+  }
+
+  get peerHello(): Hello | undefined {
+    return this.connection.peerHello;
+  }
+
+  /**
+   * Sends a frame through the gate; false when the link is backed up, or while a stall
+   * holds outgoing frames (the caller waits for link.onDrain, called again at heal).
+   */
+  send(fields: FrameFields): boolean {
+    const fault = this.gate.fault;
+    if (fault === null) return this.connection.send(fields);
+    return this.sendFaulty(fault, fields);
+  }
+
+  close(reason: CloseReason): void {
+    this.connection.close(reason);
+  }
+
+  faultStarted(fault: LiveFault): void {
+    if (fault.mode === 'stall' && fault.in) this.link.setReading(false);
+  }
+
+  faultEnded(fault: LiveFault): void {
+    if (this.connection.closed) return;
+    switch (fault.mode) {
+      case 'stall': {
+        if (fault.in) this.link.setReading(true);
+        if (fault.out) {
+          const held = this.held;
+          this.held = [];
+          let ok = true;
+          for (const f of held) ok = this.connection.send(f);
+          // Senders told "backed up" wait for a drain: give them one unless the socket
+          // itself is backed up now (its own drain event will come).
+          if (held.length > 0 && ok) this.link.onDrain();
+        }
+        return;
+      }
+      case 'delay':
+        this.delayedIn.flush();
+        this.delayedOut.flush();
+        return;
+      default:
+        return;
+    }
+  }
+
+  discard(): void {
+    this.held = [];
+    this.delayedIn.cancel();
+    this.delayedOut.cancel();
+  }
+
+  private receiveFaulty(fault: LiveFault, f: Frame): void {
+    if (!fault.in) {
+      this.events.frame(f);
+      return;
+    }
+    const c = this.gate.counters;
+    switch (fault.mode) {
+      case 'blackhole':
+        c.dropped.blackhole.in++;
+        return;
+      case 'loss':
+        if (fault.rng.chance(fault.lossRate)) c.dropped.loss.in++;
+        else this.events.frame(f);
+        return;
+      case 'delay':
+        c.delayed.delay.in++;
+        this.delayedIn.push(f, fault.delayMs + fault.rng.next() * fault.jitterMs);
+        return;
+      case 'stall':
+        // Read before the socket was paused (the rest of that chunk): deliver.
+        this.events.frame(f);
+        return;
+      case 'reset':
+        // The connection is being reset (on a later turn when it was just added).
+        return;
+    }
+  }
+
+  private sendFaulty(fault: LiveFault, f: FrameFields): boolean {
+    if (!fault.out) return this.connection.send(f);
+    if (this.connection.closed) return false;
+    const c = this.gate.counters;
+    switch (fault.mode) {
+      case 'stall':
+        c.held.stall.out++;
+        this.held.push(f);
+        return false;
+      case 'blackhole':
+        c.dropped.blackhole.out++;
+        return true;
+      case 'loss':
+        if (!fault.rng.chance(fault.lossRate)) return this.connection.send(f);
+        c.dropped.loss.out++;
+        return true;
+      case 'delay':
+        c.delayed.delay.out++;
+        this.delayedOut.push(f, fault.delayMs + fault.rng.next() * fault.jitterMs);
+        return true;
+      case 'reset':
+        return false;
+    }
+  }
+}

@@ -1,0 +1,244 @@
+// `swapnet run`: one scenario under one policy and era, against a real topology, ending
+// in a verdict; and `swapnet compare`: a matrix of them. Exit codes (DESIGN.md section
+// 9): 0 done (and matched --expect), 1 the verdict differs from --expect, 2 bad usage or
+// an invalid scenario, 3 a node failed.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError } from '../../reserve/errors.ts';
+import { EXIT, parseFlags, UsageError, writeLine, type CliIo, type Command } from '../cli-io.ts';
+import { progressView } from '../progress-view.ts';
+import { planRun, type RunPlan } from '../run-plan.ts';
+import { runPlan, type RunRecord, type RunResult } from '../runner.ts';
+import { NodeFailedError } from '../topology.ts';
+import { VERDICTS, type Verdict } from '../verdict.ts';
+import { reservedMiB } from '../policies.ts';
+
+const RUN_USAGE = `usage: swapnet run [--scenario NAME|FILE] [--policy NAME] [--era ERA] [--set KEY=VALUE]...
+                   [--seed N] [--json] [--report DIR] [--expect VERDICT]
+
+Runs one scenario (default partition-c) under one policy (default vanilla) against a
+real three-process topology on 127.0.0.1 and prints the verdict: completed, deadlock,
+livelock, oom or data-loss. A progress line shows every second on stderr.
+
+  --scenario NAME|FILE   a built-in (swapnet list) or a .json/.yaml scenario file
+  --policy NAME          a policy (swapnet list)
+  --era ERA              2.6, 3.6 or modern (default: the scenario's, else modern)
+  --set KEY=VALUE        one knob, over the scenario and policy (repeatable)
+  --seed N               seed for every random choice (default 1)
+  --json                 print the result as one JSON object on stdout
+  --report DIR           write the run's record (and report) into DIR
+  --expect VERDICT       exit 1 if the verdict differs`;
+
+const COMPARE_USAGE = `usage: swapnet compare [--scenarios A,B] [--policies X,Y] [--era ERA] [--set KEY=VALUE]...
+                       [--seed N] [--json] [--report DIR]
+
+Runs every scenario under every policy (default: partition-c and quiet-partition under
+vanilla and memalloc) and prints the matrix: verdict, recovery time, packets tossed and
+dropped, reserve peak, and what the policy costs in memory.`;
+
+const common = {
+  era: { type: 'string' },
+  set: { type: 'string', multiple: true },
+  seed: { type: 'string' },
+  json: { type: 'boolean' },
+  report: { type: 'string' },
+} as const;
+
+function seedOf(text: string | undefined): number {
+  if (text === undefined) return 1;
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 0 || n > 0xffffffff)
+    throw new UsageError(`--seed: "${text}" is not a whole number from 0 to 4294967295`);
+  return n;
+}
+
+function plan(req: Parameters<typeof planRun>[0]): RunPlan {
+  try {
+    return planRun(req);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+/** Runs one plan with a progress view on stderr; node failures become exit 3 upstream. */
+async function execute(p: RunPlan, io: CliIo, label: string): Promise<RunRecord> {
+  const view = progressView(io.stderr, io.stderrIsTTY ?? false, io.env, label ? `[${label}] ` : '');
+  view.note(`running ${p.scenario.name} under ${p.policy.name} (era ${p.era}, seed ${p.seed})`);
+  try {
+    return await runPlan(p, {
+      onProgress: (l) => view.line(l),
+      ...(io.signal ? { signal: io.signal } : {}),
+      onNodeLog: (role, entry) => {
+        if (
+          typeof entry.msg === 'string' &&
+          /oom-kill|integrity-error|kswapd-gave-up/.test(entry.msg)
+        )
+          view.note(`node ${role}: ${entry.msg}`);
+      },
+    });
+  } finally {
+    view.done();
+  }
+}
+
+/** Writes a run's record into DIR (the report of issue 8 builds on it). */
+export function writeRecord(dir: string, name: string, record: RunRecord): string {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `${name}.json`);
+  writeFileSync(path, JSON.stringify(record, null, 1));
+  return path;
+}
+
+function human(r: RunResult, reason: string): string {
+  return [
+    `verdict: ${r.verdict}  (${reason})`,
+    `  writeout: ${r.writeout.issued} issued, ${r.writeout.completed} completed, ${r.writeout.pendingAtEnd} pending at the end` +
+      (r.recoverySeconds !== null ? `; recovered ${r.recoverySeconds} s after the heal` : ''),
+    `  receive: ${r.rx.delivered} delivered, ${r.rx.tossedPfmemalloc} tossed (pfmemalloc), ${r.rx.droppedNoMem} dropped (nomem), ${r.rx.droppedProtoMem} dropped (proto_mem)`,
+    `  reserve: ${r.reserve.sizePages} pages, peak use ${r.reserve.peakUsedPages}`,
+    `  integrity: ${r.integrity.pagesVerified} pages verified, ${r.integrity.mismatches} mismatches; OOM kills: ${r.oomKills}; ${r.durationSeconds} s`,
+  ].join('\n');
+}
+
+export const runCommand: Command = {
+  name: 'run',
+  summary: 'run a scenario against a real topology and print the verdict',
+  usage: RUN_USAGE,
+  async run(argv: readonly string[], io: CliIo): Promise<number> {
+    const { values } = parseFlags(argv, {
+      ...common,
+      scenario: { type: 'string' },
+      policy: { type: 'string' },
+      expect: { type: 'string' },
+    });
+    if (values.help) {
+      writeLine(io.stdout, RUN_USAGE);
+      return EXIT.ok;
+    }
+    if (values.expect !== undefined && !(VERDICTS as readonly string[]).includes(values.expect)) {
+      throw new UsageError(
+        `--expect: "${values.expect}" is not a verdict (${VERDICTS.join(', ')})`,
+      );
+    }
+    const p = plan({
+      scenario: values.scenario ?? 'partition-c',
+      policy: values.policy ?? 'vanilla',
+      era: values.era,
+      sets: values.set ?? [],
+      seed: seedOf(values.seed),
+    });
+    let record: RunRecord;
+    try {
+      record = await execute(p, io, '');
+    } catch (err) {
+      if (err instanceof NodeFailedError) {
+        writeLine(
+          io.stderr,
+          `swapnet run: ${err.message}\n${err.stderrTail.split('\n').slice(-10).join('\n')}`,
+        );
+        return EXIT.nodeFailed;
+      }
+      if (io.signal?.aborted) {
+        writeLine(io.stderr, 'swapnet run: interrupted; every process stopped');
+        return 130;
+      }
+      throw err;
+    }
+    if (values.report)
+      writeLine(
+        io.stderr,
+        `record written to ${writeRecord(values.report, `${p.scenario.name}-${p.policy.name}`, record)}`,
+      );
+    if (values.json) writeLine(io.stdout, JSON.stringify(record.result));
+    else writeLine(io.stdout, human(record.result, record.reason));
+    if (values.expect !== undefined && record.result.verdict !== (values.expect as Verdict)) {
+      writeLine(io.stderr, `swapnet run: expected ${values.expect}, got ${record.result.verdict}`);
+      return EXIT.verdictMismatch;
+    }
+    return EXIT.ok;
+  },
+};
+
+export const compareCommand: Command = {
+  name: 'compare',
+  summary: 'run scenarios under policies and print the matrix',
+  usage: COMPARE_USAGE,
+  async run(argv: readonly string[], io: CliIo): Promise<number> {
+    const { values } = parseFlags(argv, {
+      ...common,
+      scenarios: { type: 'string' },
+      policies: { type: 'string' },
+    });
+    if (values.help) {
+      writeLine(io.stdout, COMPARE_USAGE);
+      return EXIT.ok;
+    }
+    const scenarios = (values.scenarios ?? 'partition-c,quiet-partition')
+      .split(',')
+      .filter(Boolean);
+    const policies = (values.policies ?? 'vanilla,memalloc').split(',').filter(Boolean);
+    const seed = seedOf(values.seed);
+    const plans = scenarios.flatMap((scenario) =>
+      policies.map((policy) =>
+        plan({ scenario, policy, era: values.era, sets: values.set ?? [], seed }),
+      ),
+    );
+    const rows: RunResult[] = [];
+    const records: RunRecord[] = [];
+    for (const [i, p] of plans.entries()) {
+      try {
+        const record = await execute(p, io, `${i + 1}/${plans.length}`);
+        rows.push(record.result);
+        records.push(record);
+        if (values.report)
+          writeRecord(values.report, `${p.scenario.name}-${p.policy.name}`, record);
+      } catch (err) {
+        if (err instanceof NodeFailedError) {
+          writeLine(io.stderr, `swapnet compare: ${err.message}`);
+          return EXIT.nodeFailed;
+        }
+        if (io.signal?.aborted) {
+          writeLine(io.stderr, 'swapnet compare: interrupted; every process stopped');
+          return 130;
+        }
+        throw err;
+      }
+    }
+    if (values.json) {
+      writeLine(io.stdout, JSON.stringify({ rows }));
+      return EXIT.ok;
+    }
+    writeLine(io.stdout, matrix(rows, records));
+    return EXIT.ok;
+  },
+};
+
+/** The compare matrix as text. */
+export function matrix(rows: readonly RunResult[], records: readonly RunRecord[]): string {
+  const head = [
+    'scenario',
+    'policy',
+    'verdict',
+    'recovery',
+    'tossed',
+    'nomem',
+    'proto_mem',
+    'reserve peak',
+    'held back',
+  ];
+  const body = rows.map((r, i) => [
+    r.scenario,
+    r.policy,
+    r.verdict,
+    r.recoverySeconds === null ? '-' : `${r.recoverySeconds} s`,
+    String(r.rx.tossedPfmemalloc),
+    String(r.rx.droppedNoMem),
+    String(r.rx.droppedProtoMem),
+    `${r.reserve.peakUsedPages}/${r.reserve.sizePages}`,
+    records[i] ? `${reservedMiB(records[i].knobs).toFixed(1)} MiB` : '-',
+  ]);
+  const widths = head.map((h, c) => Math.max(h.length, ...body.map((b) => (b[c] ?? '').length)));
+  const fmt = (cells: string[]): string => cells.map((x, c) => x.padEnd(widths[c] ?? 0)).join('  ');
+  return [fmt(head), fmt(widths.map((w) => '-'.repeat(w))), ...body.map(fmt)].join('\n');
+}

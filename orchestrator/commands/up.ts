@@ -1,0 +1,176 @@
+// `swapnet up`: a long-running topology to watch in Grafana. Writes a Prometheus file_sd
+// targets file listing every node and this CLI's own /metrics (swapnet_fault_active),
+// prints one JSON line once every node is ready (with --json), shows a status line, and
+// runs until Ctrl-C, SIGTERM or `swapnet down`.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
+import { ConfigError } from '../../reserve/errors.ts';
+import { KNOB_SPECS } from '../../nodes/knobs.ts';
+import { createRegistry, gaugeFn } from '../../nodes/metrics.ts';
+import { EXIT, parseFlags, UsageError, writeLine, type CliIo, type Command } from '../cli-io.ts';
+import { progressView } from '../progress-view.ts';
+import { planRun } from '../run-plan.ts';
+import { progressLine, type AStatusView } from '../runner.ts';
+import { liveTopologies, NodeFailedError, stateDir, Topology } from '../topology.ts';
+
+const USAGE = `usage: swapnet up [--policy NAME] [--era ERA] [--set KEY=VALUE]... [--seed N] [--json]
+                  [--targets-file FILE]
+
+Starts machines C, A and B on 127.0.0.1 (the load of the partition-c scenario, under the
+policy) and keeps them running until Ctrl-C or \`swapnet down\`. Partition C with
+\`swapnet fault partition --target c\` and watch it in Grafana (see dashboards/).
+
+  --targets-file FILE   where to write Prometheus file_sd targets
+                        (default: <state dir>/prometheus-targets.json)
+  --json                print one JSON line once every node is ready`;
+
+export function defaultTargetsFile(env: NodeJS.ProcessEnv = process.env): string {
+  return join(stateDir(env), 'prometheus-targets.json');
+}
+
+export const upCommand: Command = {
+  name: 'up',
+  summary: 'start a long-running topology to watch in Grafana',
+  usage: USAGE,
+  async run(argv: readonly string[], io: CliIo): Promise<number> {
+    const { values } = parseFlags(argv, {
+      policy: { type: 'string' },
+      era: { type: 'string' },
+      set: { type: 'string', multiple: true },
+      seed: { type: 'string' },
+      json: { type: 'boolean' },
+      'targets-file': { type: 'string' },
+    });
+    if (values.help) {
+      writeLine(io.stdout, USAGE);
+      return EXIT.ok;
+    }
+    let plan;
+    try {
+      plan = planRun({
+        scenario: 'partition-c',
+        policy: values.policy ?? 'vanilla',
+        era: values.era,
+        sets: values.set ?? [],
+        seed: values.seed !== undefined ? Number(values.seed) : 1,
+      });
+    } catch (err) {
+      if (err instanceof ConfigError) throw new UsageError(err.message);
+      throw err;
+    }
+    const view = progressView(io.stderr, io.stderrIsTTY ?? false, io.env);
+    let topo: Topology;
+    try {
+      topo = await Topology.start({
+        knobs: plan.knobs,
+        seed: plan.seed,
+        env: { SWAPNET_LOG_LEVEL: 'warn' },
+      });
+    } catch (err) {
+      if (err instanceof NodeFailedError) {
+        writeLine(
+          io.stderr,
+          `swapnet up: ${err.message}\n${err.stderrTail.split('\n').slice(-10).join('\n')}`,
+        );
+        return EXIT.nodeFailed;
+      }
+      throw err;
+    }
+
+    // This CLI's own metrics: which faults are active (from the state file, at scrape time).
+    const registry = createRegistry('orchestrator');
+    gaugeFn(
+      registry,
+      'swapnet_fault_active',
+      'Faults injected now (1 while active)',
+      ['target', 'mode'],
+      (set) => {
+        const mine = liveTopologies().find((x) => x.state.id === topo.id);
+        const active = mine?.state.faults ?? [];
+        for (const target of ['a', 'b', 'c']) {
+          for (const mode of KNOB_SPECS['fault.mode'][0].options) {
+            set(
+              { target, mode },
+              active.some((f) => f.target === target && f.mode === mode) ? 1 : 0,
+            );
+          }
+        }
+      },
+    );
+    const server = http.createServer((req, res) => {
+      if (req.url === '/metrics') {
+        void registry.metrics().then((body) => {
+          res.writeHead(200, { 'content-type': registry.contentType });
+          res.end(body);
+        });
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const own = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+    const targetsFile = values['targets-file'] ?? defaultTargetsFile(io.env);
+    mkdirSync(dirname(targetsFile), { recursive: true });
+    const targets = [
+      ...topo.handles.map((n) => ({
+        targets: [n.ready.listen.http],
+        labels: { role: n.role, topology: topo.id },
+      })),
+      { targets: [own], labels: { role: 'orchestrator', topology: topo.id } },
+    ];
+    writeFileSync(targetsFile, JSON.stringify(targets, null, 2));
+    topo.noteTargetsFile(targetsFile);
+
+    const nodes = Object.fromEntries(
+      topo.handles.map((n) => [n.role, { metricsUrl: n.ready.metricsUrl, listen: n.ready.listen }]),
+    );
+    if (values.json) writeLine(io.stdout, JSON.stringify({ nodes, targetsFile }));
+    view.note(
+      `topology ${topo.id} up: A ${topo.listenOf('a', 'http')}, B ${topo.listenOf('b', 'http')}, C ${topo.listenOf('c', 'http')}`,
+    );
+    view.note(
+      `Prometheus targets: ${targetsFile}; partition C with: swapnet fault partition --target c`,
+    );
+    view.note('Ctrl-C or `swapnet down` stops everything.');
+
+    const t0 = performance.now();
+    let failed: string | undefined;
+    const crashed = new Promise<void>((resolve) => {
+      for (const n of topo.handles) {
+        void n.exited.then((e) => {
+          failed ??= `node ${n.role} exited (code ${e.code}, signal ${e.signal})`;
+          resolve();
+        });
+      }
+    });
+    const ticker = setInterval(() => {
+      void topo.status<AStatusView>('a', 900).then((s) => {
+        const faults = liveTopologies().find((x) => x.state.id === topo.id)?.state.faults ?? [];
+        const phase =
+          faults.length > 0 ? `fault ${faults.map((f) => f.target).join(',')}` : 'running';
+        view.line(progressLine((performance.now() - t0) / 1000, phase, s));
+      });
+    }, 1000);
+    await Promise.race([
+      crashed,
+      new Promise<void>((resolve) => {
+        if (io.signal?.aborted) resolve();
+        io.signal?.addEventListener('abort', () => resolve(), { once: true });
+      }),
+    ]);
+    clearInterval(ticker);
+    view.done();
+    await topo.stop();
+    await new Promise<void>((r) => server.close(() => r()));
+    rmSync(targetsFile, { force: true });
+    if (failed && !io.signal?.aborted) {
+      writeLine(io.stderr, `swapnet up: ${failed}; every process stopped`);
+      return EXIT.nodeFailed;
+    }
+    writeLine(io.stderr, 'swapnet up: stopped; every process stopped');
+    return EXIT.ok;
+  },
+};

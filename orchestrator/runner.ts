@@ -1,0 +1,372 @@
+// Running a scenario against a real topology: spawn the nodes, play the timeline (start
+// workloads, faults, heals, restarts), sample machine A's /status every 250 ms, show a
+// progress line once a second, heal every fault at the end, stop everything, and decide
+// the verdict from the samples. Ctrl-C (the abort signal) stops the run cleanly.
+import type { NodeRole } from '../nodes/node-args.ts';
+import type { Action } from './scenario.ts';
+import type { RunPlan } from './run-plan.ts';
+import { Topology } from './topology.ts';
+import { decideVerdict, type Sample, type Verdict } from './verdict.ts';
+
+const SAMPLE_MS = 250;
+
+/** The part of A's /status a run reads. */
+export interface AStatusView {
+  modelTimeMs: number;
+  memory: {
+    pages: Record<string, number>;
+    watermarks: { min: number; low: number; high: number };
+    reserve: { strategy: string; sizePages: number; usedPages: number; peakUsedPages: number };
+  };
+  swap: {
+    connected: boolean;
+    issued: number;
+    completed: number;
+    pending: number;
+    swapIns: number;
+    pagesVerified: number;
+    integrityErrors: number;
+  };
+  rx: { delivered: Record<string, number>; drops: Record<string, Record<string, number>> };
+  tcpMem: { allocated: number; limits: [number, number, number] };
+  stats: {
+    oomKills: number;
+    allocRetries: number;
+    nofailRetries: number;
+    directReclaimThrottled: number;
+    kswapdWakeups: number;
+  };
+  workloads: { serviceMessages: number; hogTouches: number };
+  memcgs: { name: string; usage: number; high: number | null; max: number | null; peak: number }[];
+  tasks: { name: string; activity: string }[];
+}
+
+/** One point of the run's timeline (kept for reports). */
+export interface TimelinePoint {
+  readonly t: number;
+  readonly pages: Record<string, number>;
+  readonly watermarks: { min: number; low: number; high: number };
+  readonly reserveUsed: number;
+  readonly issued: number;
+  readonly completed: number;
+  readonly pending: number;
+  readonly drops: Record<string, number>;
+  readonly delivered: number;
+  readonly tcpMem: number;
+  readonly tcpMemLimits: readonly [number, number, number];
+  readonly serviceMessages: number;
+  readonly blockedTasks: number;
+  readonly memcgUsage: number | null;
+}
+
+export interface RunEvent {
+  readonly t: number;
+  readonly what: string;
+}
+
+export interface FaultPeriod {
+  readonly target: NodeRole;
+  readonly mode: string;
+  readonly from: number;
+  to: number | null;
+}
+
+/** The JSON contract of `swapnet run --json` (DESIGN.md section 9). */
+export interface RunResult {
+  readonly scenario: string;
+  readonly policy: string;
+  readonly era: string;
+  readonly seed: number;
+  readonly verdict: Verdict;
+  readonly writeout: { issued: number; completed: number; pendingAtEnd: number };
+  readonly recoverySeconds: number | null;
+  readonly rx: {
+    delivered: number;
+    tossedPfmemalloc: number;
+    droppedNoMem: number;
+    droppedProtoMem: number;
+  };
+  readonly reserve: { sizePages: number; peakUsedPages: number };
+  readonly integrity: { pagesVerified: number; mismatches: number };
+  readonly oomKills: number;
+  readonly durationSeconds: number;
+}
+
+/** What a report needs beyond the JSON result. */
+export interface RunRecord {
+  readonly result: RunResult;
+  readonly reason: string;
+  readonly timeline: readonly TimelinePoint[];
+  readonly events: readonly RunEvent[];
+  readonly faults: readonly FaultPeriod[];
+  readonly knobs: RunPlan['knobs'];
+  readonly stallWindowSeconds: number;
+}
+
+export interface RunOptions {
+  /** Called once a second with a compact progress line. */
+  readonly onProgress?: (line: string) => void;
+  /** Aborts the run (Ctrl-C): the topology is stopped and the promise rejects. */
+  readonly signal?: AbortSignal;
+  /** Node log level (default warn). */
+  readonly logLevel?: string;
+  /** Called for every node log line at warn level or above. */
+  readonly onNodeLog?: (role: NodeRole, entry: Record<string, unknown>) => void;
+}
+
+function sum(o: Record<string, number>): number {
+  return Object.values(o).reduce((a, b) => a + b, 0);
+}
+
+function dropTotals(status: AStatusView): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [reason, byClass] of Object.entries(status.rx.drops)) out[reason] = sum(byClass);
+  return out;
+}
+
+function toSample(t: number, s: AStatusView): Sample {
+  return {
+    t,
+    issued: s.swap.issued,
+    completed: s.swap.completed,
+    pending: s.swap.pending,
+    pagesVerified: s.swap.pagesVerified,
+    integrityErrors: s.swap.integrityErrors,
+    oomKills: s.stats.oomKills,
+    retries: s.stats.allocRetries + s.stats.nofailRetries,
+  };
+}
+
+function toPoint(t: number, s: AStatusView): TimelinePoint {
+  return {
+    t,
+    pages: s.memory.pages,
+    watermarks: s.memory.watermarks,
+    reserveUsed: s.memory.reserve.usedPages,
+    issued: s.swap.issued,
+    completed: s.swap.completed,
+    pending: s.swap.pending,
+    drops: dropTotals(s),
+    delivered: sum(s.rx.delivered),
+    tcpMem: s.tcpMem.allocated,
+    tcpMemLimits: s.tcpMem.limits,
+    serviceMessages: s.workloads.serviceMessages,
+    blockedTasks: s.tasks.filter((x) => x.activity.startsWith('D:')).length,
+    memcgUsage: s.memcgs[0]?.usage ?? null,
+  };
+}
+
+/** The compact progress line: phase, free vs min, reserve, writeouts, drops. */
+export function progressLine(t: number, phase: string, s: AStatusView | undefined): string {
+  if (!s) return `${t.toFixed(0).padStart(3)}s ${phase.padEnd(9)} (machine A not answering)`;
+  const d = dropTotals(s);
+  const drops = ['pfmemalloc', 'nomem', 'proto_mem', 'rcvbuf']
+    .filter((r) => (d[r] ?? 0) > 0)
+    .map((r) => `${r}=${d[r]}`)
+    .join(' ');
+  return [
+    `${t.toFixed(0).padStart(3)}s`,
+    phase.padEnd(9),
+    `free ${s.memory.pages.free}/min ${s.memory.watermarks.min}`,
+    `reserve ${s.memory.reserve.usedPages}`,
+    `writeout ${s.swap.pending} pending ${s.swap.completed} done`,
+    drops ? `drops ${drops}` : 'no drops',
+  ].join('  ');
+}
+
+/** Runs a plan against a fresh topology and returns the record with its verdict. */
+export async function runPlan(plan: RunPlan, opts: RunOptions = {}): Promise<RunRecord> {
+  const knobs = plan.knobs;
+  const topo = await Topology.start({
+    knobs,
+    seed: plan.seed,
+    startB: false,
+    env: { SWAPNET_LOG_LEVEL: opts.logLevel ?? 'warn' },
+    workloads: 'manual',
+    ...(opts.onNodeLog ? { onLog: opts.onNodeLog } : {}),
+  });
+  const t0 = performance.now();
+  const now = (): number => (performance.now() - t0) / 1000;
+  const samples: Sample[] = [];
+  const timeline: TimelinePoint[] = [];
+  const events: RunEvent[] = [];
+  const faults: FaultPeriod[] = [];
+  const active = new Map<NodeRole, FaultPeriod>();
+  let phase = 'warm-up';
+  let lastStatus: AStatusView | undefined;
+  let firstFaultAt: number | undefined;
+  let lastHealAt: number | undefined;
+  let stopped = false;
+
+  const sampler = (async () => {
+    while (!stopped) {
+      const s = await topo.status<AStatusView>('a', 1000);
+      const t = now();
+      if (s) {
+        lastStatus = s;
+        samples.push(toSample(t, s));
+        timeline.push(toPoint(t, s));
+      }
+      await new Promise((r) => setTimeout(r, SAMPLE_MS));
+    }
+  })();
+  const progress = setInterval(
+    () => opts.onProgress?.(progressLine(now(), phase, lastStatus)),
+    1000,
+  );
+
+  const heal = async (target: NodeRole): Promise<void> => {
+    const f = active.get(target);
+    if (!f) return;
+    if (f.mode === 'pause') topo.signal(target, 'SIGCONT');
+    else await topo.control(target, 'heal');
+    f.to = now();
+    active.delete(target);
+  };
+
+  // Knob overrides of the scenario's fault timing.
+  const actions: Action[] = plan.scenario.timeline.map((a) => ({ ...a }));
+  const at = knobs['fault.atSeconds'];
+  const dur = knobs['fault.forSeconds'];
+  const firstFault = actions.find((a) => a.do === 'fault');
+  if (firstFault && at !== null) firstFault.at = at;
+  const firstHeal = actions.find((a) => a.do === 'heal');
+  if (firstFault && firstHeal && dur !== null) firstHeal.at = firstFault.at + dur;
+  actions.sort((x, y) => x.at - y.at || (x.do === 'end' ? 1 : 0) - (y.do === 'end' ? 1 : 0));
+
+  try {
+    for (const action of actions) {
+      const wait = action.at - now();
+      if (wait > 0) {
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(resolve, wait * 1000);
+          opts.signal?.addEventListener(
+            'abort',
+            () => {
+              clearTimeout(timer);
+              reject(new Error('aborted'));
+            },
+            { once: true },
+          );
+        });
+      }
+      if (opts.signal?.aborted) throw new Error('aborted');
+      const t = now();
+      switch (action.do) {
+        case 'start':
+          if (action.workload === 'flood') await topo.startFlood();
+          else await topo.control('a', 'start', { workload: action.workload });
+          events.push({ t, what: `start ${action.workload}` });
+          if (phase === 'warm-up' && action.workload === 'flood') phase = 'flood';
+          break;
+        case 'stop':
+          if (action.workload === 'flood') await topo.stopFlood();
+          else await topo.control('a', 'stop', { workload: action.workload });
+          events.push({ t, what: `stop ${action.workload}` });
+          break;
+        case 'fault': {
+          const mode = action.mode ?? knobs['fault.mode'];
+          if (mode === 'pause') topo.signal(action.target, 'SIGSTOP');
+          else {
+            await topo.control(action.target, 'fault', {
+              mode,
+              direction: action.direction ?? 'both',
+              lossRate: knobs['fault.lossRate'],
+              delayMs: knobs['fault.delayMs'],
+              jitterMs: knobs['fault.jitterMs'],
+              seed: plan.seed,
+            });
+          }
+          const period: FaultPeriod = { target: action.target, mode, from: t, to: null };
+          faults.push(period);
+          active.set(action.target, period);
+          firstFaultAt ??= t;
+          phase = 'fault';
+          events.push({ t, what: `fault ${action.target} ${mode}` });
+          break;
+        }
+        case 'heal':
+          await heal(action.target);
+          lastHealAt = t;
+          phase = 'healed';
+          events.push({ t, what: `heal ${action.target}` });
+          break;
+        case 'restart':
+          await topo.restart(action.target);
+          // A restarted node starts healthy: its fault (if it was a gate mode) is gone.
+          if (active.get(action.target)?.mode !== 'pause') {
+            const f = active.get(action.target);
+            if (f) {
+              f.to = now();
+              active.delete(action.target);
+            }
+          }
+          events.push({ t, what: `restart ${action.target}` });
+          break;
+        case 'end':
+          events.push({ t, what: 'end' });
+          break;
+      }
+    }
+  } finally {
+    stopped = true;
+    clearInterval(progress);
+    await sampler;
+    for (const target of [...active.keys()]) {
+      try {
+        await heal(target);
+      } catch {
+        /* the node may be gone; stop() below ends it anyway */
+      }
+    }
+    await topo.stop();
+  }
+
+  const decided = decideVerdict({
+    samples,
+    lastHealAt,
+    firstFaultAt,
+    stallWindowSeconds: plan.scenario.stallWindowSeconds,
+  });
+  const s = lastStatus;
+  const drops = s ? dropTotals(s) : {};
+  const result: RunResult = {
+    scenario: plan.scenario.name,
+    policy: plan.policy.name,
+    era: plan.era,
+    seed: plan.seed,
+    verdict: decided.verdict,
+    writeout: {
+      issued: s?.swap.issued ?? 0,
+      completed: s?.swap.completed ?? 0,
+      pendingAtEnd: s?.swap.pending ?? 0,
+    },
+    recoverySeconds:
+      decided.recoverySeconds === null ? null : Number(decided.recoverySeconds.toFixed(2)),
+    rx: {
+      delivered: s ? sum(s.rx.delivered) : 0,
+      tossedPfmemalloc: drops.pfmemalloc ?? 0,
+      droppedNoMem: drops.nomem ?? 0,
+      droppedProtoMem: drops.proto_mem ?? 0,
+    },
+    reserve: {
+      sizePages: s?.memory.reserve.sizePages ?? 0,
+      peakUsedPages: s?.memory.reserve.peakUsedPages ?? 0,
+    },
+    integrity: {
+      pagesVerified: s?.swap.pagesVerified ?? 0,
+      mismatches: s?.swap.integrityErrors ?? 0,
+    },
+    oomKills: s?.stats.oomKills ?? 0,
+    durationSeconds: Number(now().toFixed(2)),
+  };
+  return {
+    result,
+    reason: decided.reason,
+    timeline,
+    events,
+    faults,
+    knobs,
+    stallWindowSeconds: plan.scenario.stallWindowSeconds,
+  };
+}
