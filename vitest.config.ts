@@ -1,5 +1,7 @@
-// Two projects: `unit` (pure model code in virtual time, fast) and `integration`
-// (real sockets and processes on 127.0.0.1). `npm test` runs both.
+// Three projects, in order: `unit` (pure model code in virtual time, fast),
+// `integration` (real sockets and processes on 127.0.0.1), and `e2e` (whole scenarios
+// through the CLI, one at a time: their outcomes depend on having the cores to
+// themselves). `npm test` runs all three.
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -26,6 +28,18 @@ export default defineConfig({
           // Two cores on CI: process tests run one file at a time per core.
           maxWorkers: 2,
           sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          testTimeout: 180_000,
+          hookTimeout: 60_000,
+          maxWorkers: 1,
+          fileParallelism: false,
+          sequence: { groupOrder: 2 },
         },
       },
     ],

@@ -84,6 +84,8 @@ export const KNOB_SPECS = {
   'hog.batchIntervalMs': [z.number().min(0).max(10_000), 1, 'model time a hog batch costs'],
   'service.workingSetMiB': [int(1, 1 << 20), 32, "the service's own anonymous memory"],
   'service.touchesPerMessage': [int(0, 1024), 2, 'service pages touched per message from B'],
+  'service.hotSetMiB': [int(0, 1 << 20), 4, 'the part of its working set the service touches most (0: all alike)'],
+  'service.coldTouchRatio': [z.number().min(0).max(1), 0.05, 'share of touches that go anywhere in the working set instead of the hot set'],
   'service.allocPagesPerMessage': [
     int(0, 1024),
     1,

@@ -191,6 +191,8 @@ export async function startA(rt: NodeRuntime): Promise<RunningNode> {
     {
       pages: pagesFromMiB(k['service.workingSetMiB']),
       touchesPerMessage: k['service.touchesPerMessage'],
+      hotPages: pagesFromMiB(k['service.hotSetMiB']),
+      coldTouchRatio: k['service.coldTouchRatio'],
       allocPagesPerMessage: k['service.allocPagesPerMessage'],
       nofail: k['service.nofail'],
       kmemPagesPerMessage: k['service.kmemPagesPerMessage'],

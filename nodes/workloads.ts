@@ -97,6 +97,10 @@ export function startHog(
 export interface ServiceOptions {
   readonly pages: number;
   readonly touchesPerMessage: number;
+  /** Pages at the start of the working set touched most; 0 = every page alike. */
+  readonly hotPages: number;
+  /** Share of touches that go anywhere in the working set (the long tail). */
+  readonly coldTouchRatio: number;
   /** Pages allocated (GFP_KERNEL) and freed per message: a response buffer. */
   readonly allocPagesPerMessage: number;
   /** Per message, a kernel allocation with __GFP_NOFAIL and without __GFP_FS (seed 003). */
@@ -188,7 +192,7 @@ export class Service implements Workload {
       this.stats.serviceMessages++;
       this.stats.serviceLastMessageAt = Date.now();
       for (let i = 0; i < this.opts.touchesPerMessage && !task.killed; i++) {
-        const page = this.region.base + this.rng.int(this.region.count);
+        const page = this.region.base + this.pickPage();
         if (!this.model.anon.tryTouch(page)) {
           const outcome = await this.model.anon.fault(task, page);
           if (outcome !== 'ok' && outcome !== 'integrity-error') this.stats.serviceFaultFailures++;
@@ -204,6 +208,16 @@ export class Service implements Workload {
       await sleep(this.scheduler, 0.05);
     }
     task.setActivity('exited', this.scheduler.now());
+  }
+
+  /**
+   * A page of the working set: mostly the hot set, sometimes anywhere (the long tail,
+   * which reclaim pushes out to swap: a partition freezes the service on it).
+   */
+  private pickPage(): number {
+    const hot = Math.min(this.opts.hotPages, this.region.count);
+    if (hot > 0 && !this.rng.chance(this.opts.coldTouchRatio)) return this.rng.int(hot);
+    return this.rng.int(this.region.count);
   }
 
   /** Round-robin over sockets with data. */

@@ -10,7 +10,9 @@ const START = [
 /** A machine that swaps steadily and serves B comfortably while C answers. */
 const BASE_KNOBS = {
   'hog.tasks': 2,
-  'service.workingSetMiB': 8,
+  'service.workingSetMiB': 32,
+  'service.hotSetMiB': 4,
+  'service.coldTouchRatio': 0.05,
   'flood.connections': 64,
   'flood.rate': 2000,
 } as const;

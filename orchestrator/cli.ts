@@ -2,6 +2,7 @@
 // --help; bad usage exits 2 with a message naming the flag or value.
 import { SwapnetError } from '../reserve/errors.ts';
 import { EXIT, UsageError, writeLine, type CliIo, type Command } from './cli-io.ts';
+import { demoCommand } from './commands/demo.ts';
 import { downCommand } from './commands/down.ts';
 import { faultCommand } from './commands/fault.ts';
 import { listCommand } from './commands/list.ts';
@@ -17,6 +18,7 @@ const COMMANDS: readonly Command[] = [
   downCommand,
   sysctlCommand,
   listCommand,
+  demoCommand,
 ];
 
 function usage(): string {
