@@ -84,8 +84,16 @@ export const KNOB_SPECS = {
   'hog.batchIntervalMs': [z.number().min(0).max(10_000), 1, 'model time a hog batch costs'],
   'service.workingSetMiB': [int(1, 1 << 20), 32, "the service's own anonymous memory"],
   'service.touchesPerMessage': [int(0, 1024), 2, 'service pages touched per message from B'],
-  'service.hotSetMiB': [int(0, 1 << 20), 4, 'the part of its working set the service touches most (0: all alike)'],
-  'service.coldTouchRatio': [z.number().min(0).max(1), 0.05, 'share of touches that go anywhere in the working set instead of the hot set'],
+  'service.hotSetMiB': [
+    int(0, 1 << 20),
+    4,
+    'the part of its working set the service touches most (0: all alike)',
+  ],
+  'service.coldTouchRatio': [
+    z.number().min(0).max(1),
+    0.05,
+    'share of touches that go anywhere in the working set instead of the hot set',
+  ],
   'service.allocPagesPerMessage': [
     int(0, 1024),
     1,
@@ -167,6 +175,8 @@ export function isKnobKey(key: string): key is KnobKey {
 /** Parses the text of `--set key=value` into the knob's type (JSON where it is not a plain word). */
 function parseValue(key: KnobKey, text: string): unknown {
   const t = text.trim();
+  // A value the knob takes as written stays a string (era=2.6 is not the number 2.6).
+  if (KNOB_SPECS[key][0].safeParse(t).success) return t;
   if (t === 'null') return null;
   if (t === 'true' || t === 'false') return t === 'true';
   if (/^-?\d+(\.\d+)?(e-?\d+)?$/i.test(t)) return Number(t);

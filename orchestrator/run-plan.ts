@@ -36,7 +36,10 @@ export function planRun(req: PlanRequest): RunPlan {
   }
   let knobs = validateKnobs({ ...defaultKnobs(), ...scenarioKnobs(scenario) });
   if (req.era !== undefined) knobs = validateKnobs({ ...knobs, era: req.era });
-  knobs = validateKnobs({ ...knobs, ...policy.apply(knobs) });
-  knobs = applySets(knobs, req.sets ?? []);
+  // A policy may derive values from other knobs (min-free-20: 20% of mem.ramMiB), so it
+  // sees the --set values too; then --set is applied again and has the last word.
+  const sets = req.sets ?? [];
+  knobs = validateKnobs({ ...knobs, ...policy.apply(applySets(knobs, sets)) });
+  knobs = applySets(knobs, sets);
   return { scenario, policy, era: knobs.era, knobs, seed: req.seed ?? 1 };
 }

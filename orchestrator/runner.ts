@@ -5,7 +5,7 @@
 import type { NodeRole } from '../nodes/node-args.ts';
 import type { Action } from './scenario.ts';
 import type { RunPlan } from './run-plan.ts';
-import { Topology } from './topology.ts';
+import { NodeFailedError, Topology } from './topology.ts';
 import { decideVerdict, type Sample, type Verdict } from './verdict.ts';
 
 const SAMPLE_MS = 250;
@@ -322,6 +322,8 @@ export async function runPlan(plan: RunPlan, opts: RunOptions = {}): Promise<Run
     await topo.stop();
   }
 
+  if (samples.length === 0)
+    throw new NodeFailedError('a', 'never answered /status during the run', '');
   const decided = decideVerdict({
     samples,
     lastHealAt,

@@ -78,13 +78,33 @@ export function decideVerdict(input: VerdictInput): VerdictResult {
     };
   }
 
-  // The final window: from the later of (end - window) and the heal (or first fault).
-  const windowStart = Math.max(last.t - w, input.lastHealAt ?? input.firstFaultAt ?? 0);
-  const from = sampleAt(samples, windowStart) ?? last;
-  const completedInWindow = last.completed - from.completed;
-  const retriesInWindow = last.retries - from.retries;
-  const windowLength = last.t - from.t;
-  const stalled = last.pending > 0 && completedInWindow === 0 && windowLength >= w * 0.9;
+  // Two windows are judged (sampling makes a window 10% shorter at worst):
+  //  - the stall window right after the heal: nothing completed while writeouts were pending;
+  //  - the final one, from the later of (end - window) and the heal (or the first fault):
+  //    writeout stopped again, or never came back in a scenario without a heal.
+  const windowAfter = (start: number, end: number): { from: Sample; to: Sample } | undefined => {
+    const from = sampleAt(samples, start);
+    const within = samples.filter((s) => s.t >= start && s.t <= end);
+    const to = within.at(-1);
+    return from && to ? { from, to } : undefined;
+  };
+  const stallIn = (win: { from: Sample; to: Sample } | undefined): boolean =>
+    win !== undefined &&
+    win.to.pending > 0 &&
+    win.to.completed === win.from.completed &&
+    win.to.t - win.from.t >= w * 0.9;
+  const afterHeal =
+    input.lastHealAt !== undefined
+      ? windowAfter(input.lastHealAt, input.lastHealAt + w)
+      : undefined;
+  const finalWindow = windowAfter(
+    Math.max(last.t - w, input.lastHealAt ?? input.firstFaultAt ?? 0),
+    last.t,
+  );
+  const stalled = stallIn(afterHeal) || stallIn(finalWindow);
+  const judged = stallIn(finalWindow) ? finalWindow : afterHeal;
+  const retriesInWindow = judged ? judged.to.retries - judged.from.retries : 0;
+  const windowLength = judged ? judged.to.t - judged.from.t : 0;
 
   if (stalled && retriesInWindow > 10 * w) {
     return {

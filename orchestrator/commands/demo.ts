@@ -7,7 +7,7 @@ import { progressView } from '../progress-view.ts';
 import { planRun } from '../run-plan.ts';
 import { runPlan, type RunRecord } from '../runner.ts';
 import { NodeFailedError } from '../topology.ts';
-import { matrix, writeRecord } from './run.ts';
+import { matrix, seedOf, writeRecord } from './run.ts';
 
 const USAGE = `usage: swapnet demo [--report DIR] [--seed N]
 
@@ -27,15 +27,15 @@ export const demoCommand: Command = {
       return EXIT.ok;
     }
     const dir = values.report ?? join('reports', 'demo');
-    const seed = values.seed !== undefined ? Number(values.seed) : 1;
+    const seed = seedOf(values.seed);
     writeLine(
       io.stdout,
       [
         'swapnet: the networked-swap deadlock, live.',
         'Machine A swaps to C over TCP and serves B, which floods it. At 12 s C stalls; at 22 s it comes back.',
-        'Under vanilla, B\'s data takes A\'s free memory down to GFP_ATOMIC\'s floor, so C\'s replies can only come',
+        "Under vanilla, B's data takes A's free memory down to GFP_ATOMIC's floor, so C's replies can only come",
         'from the reserve, and an unmarked swap socket tosses them: writeout never completes. Under memalloc the',
-        'swap socket is SOCK_MEMALLOC: B\'s reserve skbs are tossed at demux, C\'s are accepted, A recovers.',
+        "swap socket is SOCK_MEMALLOC: B's reserve skbs are tossed at demux, C's are accepted, A recovers.",
         '',
       ].join('\n'),
     );
@@ -44,7 +44,10 @@ export const demoCommand: Command = {
       const plan = planRun({ scenario: 'partition-c', policy, seed });
       const view = progressView(io.stdout, io.stderrIsTTY ?? false, io.env, `${policy.padEnd(8)} `);
       try {
-        const record = await runPlan(plan, { onProgress: (l) => view.line(l), ...(io.signal ? { signal: io.signal } : {}) });
+        const record = await runPlan(plan, {
+          onProgress: (l) => view.line(l),
+          ...(io.signal ? { signal: io.signal } : {}),
+        });
         view.done();
         view.note(`verdict: ${record.result.verdict} (${record.reason})`);
         records.push(record);
@@ -62,7 +65,13 @@ export const demoCommand: Command = {
         throw err;
       }
     }
-    writeLine(io.stdout, `\n${matrix(records.map((r) => r.result), records)}\n\nrecords: ${dir}/`);
+    writeLine(
+      io.stdout,
+      `\n${matrix(
+        records.map((r) => r.result),
+        records,
+      )}\n\nrecords: ${dir}/`,
+    );
     return EXIT.ok;
   },
 };

@@ -4,7 +4,7 @@
 // --for the command waits and heals by itself (Ctrl-C heals at once).
 import { KNOB_SPECS } from '../../nodes/knobs.ts';
 import { EXIT, parseFlags, UsageError, writeLine, type CliIo, type Command } from '../cli-io.ts';
-import { liveTopologies, saveStateFile, type StateFile } from '../topology.ts';
+import { liveTopologies, saveStateFile, stateDir, type StateFile } from '../topology.ts';
 
 const USAGE = `usage: swapnet fault partition|heal --target a|b|c [--mode MODE] [--for DURATION]
                      [--loss P] [--delay MS] [--jitter MS] [--direction in|out|both]
@@ -98,7 +98,7 @@ export const faultCommand: Command = {
     if (!['in', 'out', 'both'].includes(direction))
       throw new UsageError('--direction: expected in, out or both');
     const forSeconds = values.for !== undefined ? parseDuration(values.for, '--for') : undefined;
-    const topologies = liveTopologies();
+    const topologies = liveTopologies(stateDir(io.env));
     if (topologies.length === 0)
       throw new UsageError('no running topology: start one with `swapnet up`');
     if (topologies.length > 1)

@@ -44,7 +44,8 @@ const common = {
   report: { type: 'string' },
 } as const;
 
-function seedOf(text: string | undefined): number {
+/** Parses --seed (default 1); a UsageError naming --seed otherwise. */
+export function seedOf(text: string | undefined): number {
   if (text === undefined) return 1;
   const n = Number(text);
   if (!Number.isSafeInteger(n) || n < 0 || n > 0xffffffff)

@@ -14,6 +14,7 @@ import { progressView } from '../progress-view.ts';
 import { planRun } from '../run-plan.ts';
 import { progressLine, type AStatusView } from '../runner.ts';
 import { liveTopologies, NodeFailedError, stateDir, Topology } from '../topology.ts';
+import { seedOf } from './run.ts';
 
 const USAGE = `usage: swapnet up [--policy NAME] [--era ERA] [--set KEY=VALUE]... [--seed N] [--json]
                   [--targets-file FILE]
@@ -54,7 +55,7 @@ export const upCommand: Command = {
         policy: values.policy ?? 'vanilla',
         era: values.era,
         sets: values.set ?? [],
-        seed: values.seed !== undefined ? Number(values.seed) : 1,
+        seed: seedOf(values.seed),
       });
     } catch (err) {
       if (err instanceof ConfigError) throw new UsageError(err.message);

@@ -39,7 +39,9 @@ describe('README', () => {
     const commands = [...help.matchAll(/^ {2}([a-z]+) /gm)].map((m) => m[1] as string);
     expect(commands.length).toBeGreaterThanOrEqual(8);
     expect(commands.filter((c) => !README.includes(`swapnet ${c}`))).toEqual([]);
-    expect(BUILTIN_SCENARIOS.map((s) => s.name).filter((n) => !README.includes(`\`${n}\``))).toEqual([]);
+    expect(
+      BUILTIN_SCENARIOS.map((s) => s.name).filter((n) => !README.includes(`\`${n}\``)),
+    ).toEqual([]);
     expect(POLICIES.map((p) => p.name).filter((n) => !README.includes(`\`${n}\``))).toEqual([]);
     expect(FAULT_MODES.map(([m]) => m).filter((m) => !README.includes(`\`${m}\``))).toEqual([]);
   });
