@@ -174,6 +174,23 @@ export function progressLine(t: number, phase: string, s: AStatusView | undefine
   ].join('  ');
 }
 
+/** Waits `seconds`; rejects at once if `signal` is or becomes aborted (Ctrl-C). */
+function sleepUnlessAborted(seconds: number, signal: AbortSignal | undefined): Promise<void> {
+  if (signal?.aborted) return Promise.reject(new Error('aborted'));
+  if (seconds <= 0) return Promise.resolve();
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(new Error('aborted'));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, seconds * 1000);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 /** Runs a plan against a fresh topology and returns the record with its verdict. */
 export async function runPlan(plan: RunPlan, opts: RunOptions = {}): Promise<RunRecord> {
   const knobs = plan.knobs;
@@ -236,21 +253,7 @@ export async function runPlan(plan: RunPlan, opts: RunOptions = {}): Promise<Run
 
   try {
     for (const action of actions) {
-      const wait = action.at - now();
-      if (wait > 0) {
-        await new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(resolve, wait * 1000);
-          opts.signal?.addEventListener(
-            'abort',
-            () => {
-              clearTimeout(timer);
-              reject(new Error('aborted'));
-            },
-            { once: true },
-          );
-        });
-      }
-      if (opts.signal?.aborted) throw new Error('aborted');
+      await sleepUnlessAborted(action.at - now(), opts.signal);
       const t = now();
       switch (action.do) {
         case 'start':

@@ -368,20 +368,33 @@ function isSwapnetNode(pid: number): boolean {
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
   }
+  // A zombie (exited, not yet reaped by its parent) still answers kill(pid, 0).
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ', 1)[0] !== 'Z';
+  } catch {
+    return true; // no /proc: kill(pid, 0) is all there is
+  }
+}
+
+async function waitWhile(cond: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
 }
 
 export interface DownReport {
   readonly topologies: number;
+  /** Node processes that were running when `down` began (all stopped now). */
   readonly killed: number;
 }
 
 /**
- * `swapnet down`: stops every recorded topology (SIGTERM, then SIGKILL after a grace
- * period), removes its files and state. Safe to run when nothing is running.
+ * `swapnet down`: stops every recorded topology (its live CLI first, then any node left:
+ * SIGTERM, then SIGKILL after a grace period), removes its files and state. Safe to run
+ * when nothing is running.
  */
 export async function downAll(dir = stateDir(), graceMs = 3000): Promise<DownReport> {
   let files: string[] = [];
@@ -400,23 +413,27 @@ export async function downAll(dir = stateDir(), graceMs = 3000): Promise<DownRep
       unlinkSync(path);
       continue;
     }
-    const pids = state.nodes.map((n) => n.pid).filter((pid) => isSwapnetNode(pid));
-    for (const pid of pids) {
-      killGroup(pid, 'SIGCONT');
-      killGroup(pid, 'SIGTERM');
-    }
-    const deadline = Date.now() + graceMs;
-    while (pids.some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    for (const pid of pids) if (isAlive(pid)) killGroup(pid, 'SIGKILL');
-    killed += pids.length;
+    const running = state.nodes.map((n) => n.pid).filter((pid) => isSwapnetNode(pid));
     if (state.cliPid !== process.pid && isAlive(state.cliPid)) {
-      // A live CLI still owns this topology (a `swapnet up`): ask it to stop too.
+      // A live CLI still owns this topology (a `swapnet up`, a run): ask it to stop first.
+      // It stops its nodes itself, in order, and exits as stopped; killing its nodes under
+      // it would look to it like a node failure (exit 3).
       try {
         process.kill(state.cliPid, 'SIGTERM');
       } catch {
         /* gone */
       }
+      await waitWhile(() => isAlive(state.cliPid) || running.some(isAlive), graceMs);
     }
+    const pids = running.filter(isAlive);
+    for (const pid of pids) {
+      killGroup(pid, 'SIGCONT');
+      killGroup(pid, 'SIGTERM');
+    }
+    await waitWhile(() => pids.some(isAlive), graceMs);
+    for (const pid of pids) if (isAlive(pid)) killGroup(pid, 'SIGKILL');
+    // Every node running when `down` began, whoever ended it (its CLI, down, or itself).
+    killed += running.length;
     if (state.targetsFile) rmSync(state.targetsFile, { force: true });
     rmSync(state.workDir, { recursive: true, force: true });
     rmSync(path, { force: true });
