@@ -194,10 +194,15 @@ function sleepUnlessAborted(seconds: number, signal: AbortSignal | undefined): P
 /** Runs a plan against a fresh topology and returns the record with its verdict. */
 export async function runPlan(plan: RunPlan, opts: RunOptions = {}): Promise<RunRecord> {
   const knobs = plan.knobs;
+  // The netns fault needs C in a namespace from the start.
+  const usesNetns =
+    knobs['fault.mode'] === 'netns' ||
+    plan.scenario.timeline.some((a) => a.do === 'fault' && a.mode === 'netns');
   const topo = await Topology.start({
     knobs,
     seed: plan.seed,
     startB: false,
+    netns: usesNetns,
     env: { SWAPNET_LOG_LEVEL: opts.logLevel ?? 'warn' },
     workloads: 'manual',
     ...(opts.onNodeLog ? { onLog: opts.onNodeLog } : {}),
@@ -236,6 +241,7 @@ export async function runPlan(plan: RunPlan, opts: RunOptions = {}): Promise<Run
     const f = active.get(target);
     if (!f) return;
     if (f.mode === 'pause') topo.signal(target, 'SIGCONT');
+    else if (f.mode === 'netns') topo.netnsLink(true);
     else await topo.control(target, 'heal');
     f.to = now();
     active.delete(target);
@@ -270,7 +276,15 @@ export async function runPlan(plan: RunPlan, opts: RunOptions = {}): Promise<Run
         case 'fault': {
           const mode = action.mode ?? knobs['fault.mode'];
           if (mode === 'pause') topo.signal(action.target, 'SIGSTOP');
-          else {
+          else if (mode === 'netns') {
+            if (action.target !== 'c')
+              throw new NodeFailedError(
+                action.target,
+                'the netns fault applies to C (the node in a namespace)',
+                '',
+              );
+            topo.netnsLink(false);
+          } else {
             await topo.control(action.target, 'fault', {
               mode,
               direction: action.direction ?? 'both',

@@ -23,6 +23,7 @@ import { ERROR_CODES, SwapnetError } from '../reserve/errors.ts';
 import type { Knobs } from '../nodes/knobs.ts';
 import type { NodeRole } from '../nodes/node-args.ts';
 import type { ReadyLine } from '../nodes/node-shell.ts';
+import { createNetns, removeNetns, setNetnsLink, type NetnsLink } from './netns.ts';
 
 const MAIN = fileURLToPath(new URL('../nodes/main.ts', import.meta.url));
 const TSX = import.meta.resolve('tsx');
@@ -64,6 +65,8 @@ export interface TopologyOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** A's hog and reader: start at once ('auto', default) or by control ('manual'). */
   readonly workloads?: 'auto' | 'manual';
+  /** Run C in a network namespace of its own (the netns fault); Linux, root. */
+  readonly netns?: boolean;
   /** Deadline for each ready line. */
   readonly readyTimeoutMs?: number;
   /** Called with each line a node logs at warn level or above (already parsed). */
@@ -80,6 +83,8 @@ export interface StateFile {
   targetsFile?: string;
   /** Faults injected with `swapnet fault`, active now. */
   faults?: { target: NodeRole; mode: string; since: string }[];
+  /** C's network namespace, when the topology uses the netns fault. */
+  netns?: NetnsLink;
 }
 
 const STDERR_KEEP = 32 * 1024;
@@ -114,7 +119,16 @@ export class Topology {
   static async start(opts: TopologyOptions): Promise<Topology> {
     const t = new Topology(opts);
     try {
-      await t.spawn('c', ['--store', t.store]);
+      if (opts.netns) {
+        t.state.netns = createNetns(t.id);
+        t.saveState();
+      }
+      const ns = t.state.netns;
+      await t.spawn('c', [
+        '--store',
+        t.store,
+        ...(ns ? ['--listen', `${ns.nsAddress}:0`, '--http', `${ns.nsAddress}:0`] : []),
+      ]);
       await t.spawn('a', [
         '--peer',
         t.listenOf('c', 'swap'),
@@ -170,6 +184,17 @@ export class Topology {
     extra.push('--http', listen.http as string);
     await this.stopNode(old, 'SIGKILL');
     return this.spawn(role, extra);
+  }
+
+  /** The netns fault: C's link down (partition) or up (heal). */
+  netnsLink(up: boolean): void {
+    if (!this.state.netns)
+      throw new NodeFailedError(
+        'c',
+        'is not in a network namespace (start with fault.mode=netns)',
+        '',
+      );
+    setNetnsLink(this.state.netns, up);
   }
 
   /** Sends SIGSTOP (pause) or SIGCONT (resume) to a node's process group. */
@@ -229,6 +254,7 @@ export class Topology {
       const n = this.nodes.get(role);
       if (n) await this.stopNode(n);
     }
+    if (this.state.netns) removeNetns(this.state.netns);
     rmSync(this.workDir, { recursive: true, force: true });
     try {
       unlinkSync(this.statePath);
@@ -264,7 +290,12 @@ export class Topology {
       String(this.opts.seed),
       ...extra,
     ];
-    const child = spawn(process.execPath, args, {
+    // C of a netns topology runs inside its namespace (ip netns exec execs node itself).
+    const ns = role === 'c' ? this.state.netns : undefined;
+    const [cmd, cmdArgs] = ns
+      ? ['ip', ['netns', 'exec', ns.namespace, process.execPath, ...args]]
+      : [process.execPath, args];
+    const child = spawn(cmd, cmdArgs, {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: { ...process.env, ...this.opts.env, SWAPNET_TOKEN: this.token },
@@ -435,6 +466,7 @@ export async function downAll(dir = stateDir(), graceMs = 3000): Promise<DownRep
     // Every node running when `down` began, whoever ended it (its CLI, down, or itself).
     killed += running.length;
     if (state.targetsFile) rmSync(state.targetsFile, { force: true });
+    if (state.netns) removeNetns(state.netns);
     rmSync(state.workDir, { recursive: true, force: true });
     rmSync(path, { force: true });
   }

@@ -4,6 +4,7 @@
 // --for the command waits and heals by itself (Ctrl-C heals at once).
 import { KNOB_SPECS } from '../../nodes/knobs.ts';
 import { EXIT, parseFlags, UsageError, writeLine, type CliIo, type Command } from '../cli-io.ts';
+import { setNetnsLink } from '../netns.ts';
 import { liveTopologies, saveStateFile, stateDir, type StateFile } from '../topology.ts';
 
 const USAGE = `usage: swapnet fault partition|heal --target a|b|c [--mode MODE] [--for DURATION]
@@ -90,10 +91,6 @@ export const faultCommand: Command = {
     const mode = values.mode ?? 'stall';
     if (!(MODES as readonly string[]).includes(mode))
       throw new UsageError(`--mode: "${mode}" is not a fault mode (${MODES.join(', ')})`);
-    if (mode === 'netns')
-      throw new UsageError(
-        '--mode: netns needs a topology in network namespaces (swapnet run --set fault.mode=netns)',
-      );
     const direction = values.direction ?? 'both';
     if (!['in', 'out', 'both'].includes(direction))
       throw new UsageError('--direction: expected in, out or both');
@@ -110,6 +107,7 @@ export const faultCommand: Command = {
     const heal = async (): Promise<void> => {
       const f = active.find((x) => x.target === target);
       if (f?.mode === 'pause') signalNode(state, target, 'SIGCONT');
+      else if (f?.mode === 'netns' && state.netns) setNetnsLink(state.netns, true);
       else await control(state, target, 'heal', {});
       state.faults = active.filter((x) => x.target !== target);
       saveStateFile(path, state);
@@ -119,7 +117,14 @@ export const faultCommand: Command = {
       await heal();
       return EXIT.ok;
     }
-    if (mode === 'pause') signalNode(state, target, 'SIGSTOP');
+    if (mode === 'netns') {
+      if (!state.netns || target !== 'c') {
+        throw new UsageError(
+          '--mode: netns takes down the link of C in its namespace: start with `swapnet up --set fault.mode=netns` (Linux, root)',
+        );
+      }
+      setNetnsLink(state.netns, false);
+    } else if (mode === 'pause') signalNode(state, target, 'SIGSTOP');
     else {
       await control(state, target, 'fault', {
         mode,

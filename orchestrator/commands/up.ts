@@ -68,6 +68,7 @@ export const upCommand: Command = {
         knobs: plan.knobs,
         seed: plan.seed,
         env: { SWAPNET_LOG_LEVEL: 'warn' },
+        netns: plan.knobs['fault.mode'] === 'netns',
       });
     } catch (err) {
       if (err instanceof NodeFailedError) {
