@@ -165,12 +165,12 @@ describe('swapnet fault: bad usage exits 2 naming the flag', () => {
     await usageError(['fault', 'partition', '--target', 'd'], /--target: expected a, b or c/);
   });
 
-  it('with a mode that is not a fault mode, or netns outside a netns topology', async () => {
+  it('with a mode that is not a fault mode; netns needs a running netns topology', async () => {
     await usageError(
       ['fault', 'partition', '--target', 'c', '--mode', 'frob'],
       /--mode: "frob" is not a fault mode \(stall, blackhole, reset, pause, loss, delay, netns\)/,
     );
-    await usageError(['fault', 'partition', '--target', 'c', '--mode', 'netns'], /--mode: netns/);
+    await usageError(['fault', 'partition', '--target', 'c', '--mode', 'netns'], /no running topology/);
   });
 
   it('with a duration that is not one', async () => {
