@@ -4,6 +4,7 @@
 // reads a policy's name: only these values.
 import { z } from 'zod';
 import { ConfigError } from '../reserve/errors.ts';
+import { IO_SCHEDULERS } from '../reserve/io-scheduler.ts';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 const nullableInt = (min: number, max: number) => int(min, max).nullable();
@@ -60,7 +61,16 @@ export const KNOB_SPECS = {
   ],
   'net.rtoMinMs': [int(1, 60_000), 200, 'first retransmission timeout'],
   'net.rtoMaxMs': [int(1, 600_000), 3000, 'retransmission back-off cap'],
-  'swap.queueDepth': [int(1, 65536), 128, "the swap driver's request queue (block-layer tags)"],
+  'swap.queueDepth': [
+    int(1, 65536),
+    128,
+    "the swap device's tags: requests sent to C and not yet answered, at most",
+  ],
+  'swap.ioScheduler': [
+    z.enum(IO_SCHEDULERS),
+    'mq-deadline',
+    'the elevator in front of the swap device: mq-deadline (reads first) or none',
+  ],
   'swap.sndbufBytes': [int(4096, 1 << 30), 16384, "the swap socket's send buffer (tcp_wmem[1])"],
   'swap.sizeMiB': [nullableInt(1, 1 << 22), null, 'swap device size (null: twice the RAM)'],
   'swap.dmcrypt': [
@@ -81,7 +91,11 @@ export const KNOB_SPECS = {
     "the hogs' working set as a multiple of RAM",
   ],
   'hog.pagesPerBatch': [int(1, 1 << 20), 64, 'pages a hog touches between yields'],
-  'hog.batchIntervalMs': [z.number().min(0).max(10_000), 1, 'model time a hog batch costs'],
+  'hog.batchIntervalMs': [
+    z.number().min(0).max(10_000),
+    1,
+    'model time a hog batch costs after the first pass (which runs flat out)',
+  ],
   'service.workingSetMiB': [int(1, 1 << 20), 32, "the service's own anonymous memory"],
   'service.touchesPerMessage': [int(0, 1024), 2, 'service pages touched per message from B'],
   'service.hotSetMiB': [

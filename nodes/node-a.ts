@@ -95,6 +95,7 @@ export async function startA(rt: NodeRuntime): Promise<RunningNode> {
     anon: model.anon,
     scheduler,
     queueDepth: k['swap.queueDepth'],
+    ioScheduler: k['swap.ioScheduler'],
     task: nbd,
     ...(crypt ? { crypt } : {}),
     onWriteCompleted: (seconds, atMs) => {

@@ -1,19 +1,23 @@
-// A's swap device driver: an NBD-like client. Reclaim hands it pages; each becomes a
-// request in a bounded queue (swap.queueDepth, like a block device's tags, run by
-// p-queue): a submitter that finds the queue full sleeps (D state) until a request
-// completes. Requests go to C on the swap socket, sent by the driver under PF_MEMALLOC
-// (so its skbs may use the reserve); a write's page stays in writeback until C's reply
-// arrives. An optional dm-crypt stage takes a bounce page from a mempool first. If the
-// connection drops, requests in flight are sent again on the next one.
-import PQueue from 'p-queue';
+// A's swap device driver: an NBD-like client behind the block layer. Reclaim hands it
+// pages; each becomes a request that holds one of the queue's nr_requests (twice the
+// device's tags with mq-deadline): a submitter that finds them all taken sleeps (D
+// state) until a request completes. Requests wait in the I/O scheduler (reads before
+// writes with mq-deadline, reserve/io-scheduler.ts) and are sent to C one at a time on
+// the swap socket while a driver tag (swap.queueDepth) is free, by the driver under
+// PF_MEMALLOC (so its skbs may use the reserve); a write's page stays in writeback until
+// C's reply arrives. An optional dm-crypt stage takes a bounce page from a mempool
+// first. If the connection drops, requests sent on it are requeued at the head and sent
+// again on the next one.
 import type { EmuSocket } from '../netstack/emu-socket.ts';
 import type { AnonMemory } from '../reserve/anon-memory.ts';
 import type { Scheduler } from '../reserve/clock.ts';
 import { GFP } from '../reserve/gfp.ts';
+import { IoScheduler, nrRequests, type IoSchedulerKind } from '../reserve/io-scheduler.ts';
 import type { Mempool } from '../reserve/mempool.ts';
 import { pageContent } from '../reserve/page-content.ts';
 import type { SwapDevice, SwapWriteRequest } from '../reserve/swap-device.ts';
 import type { Task } from '../reserve/task.ts';
+import { WaitQueue } from '../reserve/wait-queue.ts';
 import {
   decodeSwapMessage,
   encodeRead,
@@ -23,22 +27,28 @@ import {
 } from './swap-protocol.ts';
 
 interface Request {
-  readonly kind: 'write' | 'read';
+  readonly dir: 'write' | 'read';
   readonly page: number;
   readonly slot: number;
   readonly version: number;
-  handle: number;
-  payload: Uint8Array;
+  readonly handle: number;
+  readonly payload: Uint8Array;
   /** The socket it was last sent on (undefined: not sent yet). */
   sentOn: EmuSocket | undefined;
   /** Wall time of submission (ms), for the latency histogram. */
   readonly submittedAt: number;
-  finish: (status: SwapStatus, data: Uint8Array | null) => void;
+  /** A dm-crypt bounce page is held until the request completes. */
+  bounce: boolean;
+  readonly finish: (status: SwapStatus, data: Uint8Array | null) => void;
 }
 
 export interface SwapDriverStats {
-  /** Requests in the queue now (the device's tags in use). */
+  /** Requests the queue holds now (scheduler tags in use: waiting, sent or answered). */
   inFlight: number;
+  /** Requests waiting in the I/O scheduler for the driver. */
+  queued: number;
+  /** Requests handed to the driver and not yet answered (driver tags in use). */
+  dispatched: number;
   /** Submitters sleeping for a free tag now. */
   waitingSubmitters: number;
   writesCompleted: number;
@@ -54,7 +64,10 @@ export interface SwapDriverStats {
 export interface SwapDriverOptions {
   readonly anon: AnonMemory;
   readonly scheduler: Scheduler;
+  /** The device's tags: requests sent to C and not yet answered, at most. */
   readonly queueDepth: number;
+  /** The block layer's elevator in front of the device (default mq-deadline). */
+  readonly ioScheduler?: IoSchedulerKind;
   /** The driver's own task (nbd0): PF_MEMALLOC, sends on its behalf. */
   readonly task: Task;
   /** dm-crypt: the bounce page pool and the kcryptd task that allocates from it. */
@@ -66,6 +79,8 @@ export interface SwapDriverOptions {
 export class SwapDriver implements SwapDevice {
   readonly stats: SwapDriverStats = {
     inFlight: 0,
+    queued: 0,
+    dispatched: 0,
     waitingSubmitters: 0,
     writesCompleted: 0,
     readsCompleted: 0,
@@ -75,15 +90,24 @@ export class SwapDriver implements SwapDevice {
     resends: 0,
     bounceAllocs: 0,
   };
-  private readonly queue: PQueue;
+  /** The requests a queue holds at most (nr_requests): submitters sleep beyond it. */
+  readonly nrRequests: number;
+  private readonly elevator: IoScheduler<Request>;
+  /** Sent (or being sent) and not yet answered, by handle. */
   private readonly inflight = new Map<number, Request>();
+  /** Submitters sleeping for a tag; woken one per completion. */
+  private readonly tagWaiters: WaitQueue;
   private nextHandle = 1;
   private current: EmuSocket | undefined;
-  private connectedWaiters: Array<() => void> = [];
+  /** Whether the dispatch loop runs (one request is handed to the socket at a time). */
+  private dispatching = false;
   private stopped = false;
 
   constructor(private readonly opts: SwapDriverOptions) {
-    this.queue = new PQueue({ concurrency: opts.queueDepth });
+    const kind = opts.ioScheduler ?? 'mq-deadline';
+    this.elevator = new IoScheduler<Request>(kind);
+    this.nrRequests = nrRequests(kind, opts.queueDepth);
+    this.tagWaiters = new WaitQueue(opts.scheduler);
   }
 
   /** Whether a swap connection is up. */
@@ -91,18 +115,22 @@ export class SwapDriver implements SwapDevice {
     return this.current !== undefined && !this.current.closed;
   }
 
-  /** A (new) swap socket is connected: resend what was in flight, then read replies. */
+  /**
+   * A (new) swap socket is connected: what was sent on an older one goes back to the
+   * head of the scheduler's queue (the block layer's requeue), then replies are read.
+   */
   attach(socket: EmuSocket): void {
     this.current = socket;
-    for (const w of this.connectedWaiters.splice(0)) w();
-    for (const req of this.inflight.values()) {
-      if (req.sentOn && req.sentOn !== socket) {
-        req.sentOn = undefined;
-        this.stats.resends++;
-        void this.transmit(req);
-      }
+    const resend = [...this.inflight.values()].filter((r) => r.sentOn && r.sentOn !== socket);
+    for (const req of resend.reverse()) {
+      this.inflight.delete(req.handle);
+      req.sentOn = undefined;
+      this.stats.dispatched--;
+      this.stats.resends++;
+      this.enqueue(req, true);
     }
     void this.receiveLoop(socket);
+    this.kick();
   }
 
   /** The swap connection is gone; requests wait for the next one. */
@@ -117,105 +145,118 @@ export class SwapDriver implements SwapDevice {
   }
 
   async read(slot: number, page: number, task: Task): Promise<Uint8Array | 'error'> {
-    const done = await this.submit(task, 'read', page, slot, 0);
-    return done;
+    return this.submit(task, 'read', page, slot, 0);
   }
 
   /** Stops sending; requests never complete after this (shutdown). */
   stop(): void {
     this.stopped = true;
-    this.queue.clear();
-    for (const w of this.connectedWaiters.splice(0)) w();
+    this.stats.queued -= this.elevator.clear().length;
+    this.tagWaiters.wakeAll();
   }
 
   /**
-   * Takes a tag (sleeping while the queue is full), then starts the request. For a
-   * write, resolves once queued; for a read, resolves with the data.
+   * Takes a tag (sleeping in D state while the queue holds nr_requests), then queues the
+   * request. A write resolves once queued; a read resolves with the data.
    */
   private async submit(
     task: Task,
-    kind: 'write' | 'read',
+    dir: 'write' | 'read',
     page: number,
     slot: number,
     version: number,
   ): Promise<Uint8Array | 'error'> {
-    while (this.queue.pending + this.queue.size >= this.opts.queueDepth && !this.stopped) {
+    while (this.stats.inFlight >= this.nrRequests && !this.stopped) {
       const previous = task.activity;
       task.setActivity('D:swap-queue', this.opts.scheduler.now());
       this.stats.waitingSubmitters++;
-      await new Promise<void>((resolve) => this.queue.once('next', () => resolve()));
+      await this.tagWaiters.wait();
       this.stats.waitingSubmitters--;
       task.setActivity(previous, this.opts.scheduler.now());
     }
+    if (this.stopped) return 'error';
+    this.stats.inFlight++;
     let settle!: (v: Uint8Array | 'error') => void;
     const result = new Promise<Uint8Array | 'error'>((resolve) => (settle = resolve));
-    this.stats.inFlight++;
-    void this.queue
-      .add(() => this.execute(kind, page, slot, version, settle))
-      .catch(() => settle('error'))
-      .finally(() => this.stats.inFlight--);
-    if (kind === 'write') return new Uint8Array(0);
+    const handle = this.nextHandle++;
+    const req: Request = {
+      dir,
+      page,
+      slot,
+      version,
+      handle,
+      payload:
+        dir === 'write'
+          ? encodeWrite(handle, slot, page, version, pageContent(page, version))
+          : encodeRead(handle, slot, page),
+      sentOn: undefined,
+      submittedAt: performance.now(),
+      bounce: false,
+      finish: (status, data) => {
+        if (req.bounce) this.opts.crypt?.pool.free();
+        this.stats.inFlight--;
+        if (this.tagWaiters.waiters > 0) this.tagWaiters.wakeOne();
+        if (dir === 'write') {
+          this.opts.anon.writeoutDone(page, slot, status === SWAP_STATUS.OK);
+          settle(new Uint8Array(0));
+        } else {
+          settle(status === SWAP_STATUS.OK && data ? data : 'error');
+        }
+      },
+    };
+    if (dir === 'write' && this.opts.crypt) void this.encrypt(req, this.opts.crypt);
+    else this.enqueue(req);
+    if (dir === 'write') return new Uint8Array(0);
     return result;
   }
 
-  /** One request from tag to completion: bounce page, send, wait for C's reply. */
-  private async execute(
-    kind: 'write' | 'read',
-    page: number,
-    slot: number,
-    version: number,
-    settle: (v: Uint8Array | 'error') => void,
-  ): Promise<void> {
-    const crypt = this.opts.crypt;
-    let bounce = false;
-    if (kind === 'write' && crypt) {
-      // kcryptd takes a bounce page for the encrypted copy (GFP_NOIO, may wait on the pool).
-      await crypt.pool.alloc({ exec: 'task', task: crypt.task }, GFP.NOIO);
-      bounce = true;
-      this.stats.bounceAllocs++;
-    }
-    const handle = this.nextHandle++;
-    const payload =
-      kind === 'write'
-        ? encodeWrite(handle, slot, page, version, pageContent(page, version))
-        : encodeRead(handle, slot, page);
-    const outcome = await new Promise<{ status: SwapStatus; data: Uint8Array | null }>(
-      (resolve) => {
-        const req: Request = {
-          kind,
-          page,
-          slot,
-          version,
-          handle,
-          payload,
-          sentOn: undefined,
-          submittedAt: performance.now(),
-          finish: (status, data) => resolve({ status, data }),
-        };
-        this.inflight.set(handle, req);
-        void this.transmit(req);
-      },
-    );
-    if (bounce) crypt?.pool.free();
-    if (kind === 'write') {
-      this.opts.anon.writeoutDone(page, slot, outcome.status === SWAP_STATUS.OK);
-      settle(new Uint8Array(0));
-    } else {
-      settle(outcome.status === SWAP_STATUS.OK && outcome.data ? outcome.data : 'error');
-    }
+  /** dm-crypt: kcryptd takes a bounce page (GFP_NOIO, may wait on the pool), then submits. */
+  private async encrypt(req: Request, crypt: NonNullable<SwapDriverOptions['crypt']>) {
+    await crypt.pool.alloc({ exec: 'task', task: crypt.task }, GFP.NOIO);
+    req.bounce = true;
+    this.stats.bounceAllocs++;
+    if (this.stopped) return;
+    this.enqueue(req);
   }
 
-  /** Sends a request on the current socket, waiting for a connection if there is none. */
-  private async transmit(req: Request): Promise<void> {
-    while (!this.stopped && this.inflight.has(req.handle) && !req.sentOn) {
-      const socket = this.current;
-      if (!socket || socket.closed) {
-        await new Promise<void>((resolve) => this.connectedWaiters.push(resolve));
-        continue;
+  private enqueue(req: Request, atHead = false): void {
+    this.elevator.insert(req, atHead);
+    this.stats.queued++;
+    this.kick();
+  }
+
+  private kick(): void {
+    if (!this.dispatching) void this.dispatchLoop();
+  }
+
+  /**
+   * Hands requests to the socket one at a time, in the elevator's order, while a driver
+   * tag is free: like nbd's queue_rq, a send that finds the socket's buffer full blocks
+   * the dispatch of everything behind it (which the elevator may still reorder).
+   */
+  private async dispatchLoop(): Promise<void> {
+    this.dispatching = true;
+    try {
+      while (!this.stopped && this.stats.dispatched < this.opts.queueDepth) {
+        const socket = this.current;
+        if (!socket || socket.closed) return;
+        const req = this.elevator.dispatch();
+        if (!req) return;
+        this.stats.queued--;
+        this.stats.dispatched++;
+        req.sentOn = socket;
+        this.inflight.set(req.handle, req);
+        const ok = await socket.send(req.payload, { exec: 'task', task: this.opts.task });
+        if (!ok && req.sentOn === socket && this.inflight.delete(req.handle)) {
+          // The socket closed under the send: back to the head, sent on the next one.
+          req.sentOn = undefined;
+          this.stats.dispatched--;
+          this.elevator.insert(req, true);
+          this.stats.queued++;
+        }
       }
-      req.sentOn = socket;
-      const ok = await socket.send(req.payload, { exec: 'task', task: this.opts.task });
-      if (!ok && req.sentOn === socket) req.sentOn = undefined;
+    } finally {
+      this.dispatching = false;
     }
   }
 
@@ -235,8 +276,9 @@ export class SwapDriver implements SwapDevice {
         continue;
       }
       this.inflight.delete(m.handle);
+      this.stats.dispatched--;
       if (m.status !== SWAP_STATUS.OK) this.stats.errors++;
-      if (req.kind === 'write') {
+      if (req.dir === 'write') {
         this.stats.writesCompleted++;
         this.opts.onWriteCompleted?.((performance.now() - req.submittedAt) / 1000, Date.now());
       } else {
@@ -244,6 +286,7 @@ export class SwapDriver implements SwapDevice {
       }
       // Copy the data out: the skb's pages were freed by the read.
       req.finish(m.status, m.data ? m.data.slice() : null);
+      this.kick();
     }
   }
 }
