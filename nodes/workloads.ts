@@ -53,7 +53,9 @@ export interface HogOptions {
 /**
  * The hog: `tasks` tasks, each looping over its share of `pages` anonymous pages,
  * touching every page (a fault for pages not resident). Like the validation test of
- * the swap-over-NBD series, reading anonymous mappings larger than RAM in a loop.
+ * the swap-over-NBD series, reading anonymous mappings larger than RAM in a loop. The
+ * first pass initialises the memory as fast as it can; then each task touches
+ * `pagesPerBatch` pages per `batchIntervalMs` of model time (a steady swapping rate).
  */
 export function startHog(
   model: MemoryModel,
@@ -70,6 +72,9 @@ export function startHog(
     const region = model.anon.map(task, per);
     void (async () => {
       let batch = 0;
+      // The first pass initialises the working set flat out (yielding between batches);
+      // later passes are paced at pagesPerBatch per batchIntervalMs.
+      let interval = 0;
       while (!stopped && !task.killed) {
         for (let p = region.base; p < region.base + region.count && !stopped && !task.killed; p++) {
           if (!model.anon.tryTouch(p)) {
@@ -79,9 +84,10 @@ export function startHog(
           stats.hogTouches++;
           if (++batch >= opts.pagesPerBatch) {
             batch = 0;
-            await sleep(scheduler, opts.batchIntervalMs);
+            await sleep(scheduler, interval);
           }
         }
+        interval = opts.batchIntervalMs;
       }
       task.setActivity('exited', scheduler.now());
     })();

@@ -1,18 +1,31 @@
 // The built-in scenarios (DESIGN.md section 7). Times are seconds from the moment every
-// node is ready. Loads are chosen so that the service keeps up with B while C answers:
-// then it is the partition that freezes the service and lets B's backlog grow.
+// node is ready. The load is chosen so that, while C answers, A swaps steadily and the
+// service keeps up with B: the hogs initialise their memory flat out (the first ~4 s
+// swap hard), then touch 500 pages a second each; the service's hot set stays resident
+// and B's data is consumed as it comes. It is the partition that freezes the service (on
+// a swap-in of a page of its long tail) and lets B's backlog grow.
+
+/** hog at 0, flood once the hogs' first pass is done, partition C 6 s later for 8 s. */
+const HOG_AT = 0;
+const FLOOD_AT = 4;
+const FAULT_AT = 10;
+const HEAL_AT = 18;
+const END_AT = 30;
 
 const START = [
-  { at: 0, do: 'start', workload: 'hog' },
-  { at: 4, do: 'start', workload: 'flood' },
+  { at: HOG_AT, do: 'start', workload: 'hog' },
+  { at: FLOOD_AT, do: 'start', workload: 'flood' },
 ] as const;
 
 /** A machine that swaps steadily and serves B comfortably while C answers. */
 const BASE_KNOBS = {
   'hog.tasks': 2,
+  'hog.workingSetRatio': 1.2,
+  'hog.pagesPerBatch': 16,
+  'hog.batchIntervalMs': 32,
   'service.workingSetMiB': 32,
   'service.hotSetMiB': 4,
-  'service.coldTouchRatio': 0.05,
+  'service.coldTouchRatio': 0.02,
   'flood.connections': 64,
   'flood.rate': 2000,
 } as const;
@@ -21,13 +34,13 @@ export const BUILTIN_SCENARIOS = [
   {
     name: 'partition-c',
     description:
-      "The canonical one (seed 004): A swaps to C and serves B's flood; C stalls for 10 s, then comes back. Does writeout complete?",
+      "The canonical one (seed 004): A swaps to C and serves B's flood; C stalls for 8 s, then comes back. Does writeout complete?",
     knobs: { ...BASE_KNOBS },
     timeline: [
       ...START,
-      { at: 12, do: 'fault', target: 'c' },
-      { at: 22, do: 'heal', target: 'c' },
-      { at: 40, do: 'end' },
+      { at: FAULT_AT, do: 'fault', target: 'c' },
+      { at: HEAL_AT, do: 'heal', target: 'c' },
+      { at: END_AT, do: 'end' },
     ],
     stallWindowSeconds: 10,
   },
@@ -37,10 +50,10 @@ export const BUILTIN_SCENARIOS = [
       "The control: the same partition without B's flood. Free memory stays above GFP_ATOMIC's floor and it heals.",
     knobs: { ...BASE_KNOBS },
     timeline: [
-      { at: 0, do: 'start', workload: 'hog' },
-      { at: 12, do: 'fault', target: 'c' },
-      { at: 22, do: 'heal', target: 'c' },
-      { at: 40, do: 'end' },
+      { at: HOG_AT, do: 'start', workload: 'hog' },
+      { at: FAULT_AT, do: 'fault', target: 'c' },
+      { at: HEAL_AT, do: 'heal', target: 'c' },
+      { at: END_AT, do: 'end' },
     ],
     stallWindowSeconds: 10,
   },
@@ -51,11 +64,10 @@ export const BUILTIN_SCENARIOS = [
     knobs: { ...BASE_KNOBS, 'reader.pages': 26000 },
     timeline: [
       { at: 0, do: 'start', workload: 'reader' },
-      { at: 1, do: 'start', workload: 'hog' },
-      { at: 5, do: 'start', workload: 'flood' },
-      { at: 13, do: 'fault', target: 'c' },
-      { at: 23, do: 'heal', target: 'c' },
-      { at: 41, do: 'end' },
+      ...START.map((a) => ({ ...a, at: a.at + 1 })),
+      { at: FAULT_AT + 1, do: 'fault', target: 'c' },
+      { at: HEAL_AT + 1, do: 'heal', target: 'c' },
+      { at: END_AT + 1, do: 'end' },
     ],
     stallWindowSeconds: 10,
   },
@@ -66,29 +78,23 @@ export const BUILTIN_SCENARIOS = [
     knobs: { ...BASE_KNOBS },
     timeline: [
       ...START,
-      { at: 12, do: 'fault', target: 'c' },
-      { at: 72, do: 'heal', target: 'c' },
-      { at: 90, do: 'end' },
+      { at: FAULT_AT, do: 'fault', target: 'c' },
+      { at: FAULT_AT + 60, do: 'heal', target: 'c' },
+      { at: FAULT_AT + 72, do: 'end' },
     ],
     stallWindowSeconds: 10,
   },
   {
     name: 'flapping',
-    description: 'C comes and goes: five 3 s stalls, 3 s apart.',
+    description: 'C comes and goes: five 2 s stalls, 2 s apart.',
     knobs: { ...BASE_KNOBS },
     timeline: [
       ...START,
-      { at: 10, do: 'fault', target: 'c' },
-      { at: 13, do: 'heal', target: 'c' },
-      { at: 16, do: 'fault', target: 'c' },
-      { at: 19, do: 'heal', target: 'c' },
-      { at: 22, do: 'fault', target: 'c' },
-      { at: 25, do: 'heal', target: 'c' },
-      { at: 28, do: 'fault', target: 'c' },
-      { at: 31, do: 'heal', target: 'c' },
-      { at: 34, do: 'fault', target: 'c' },
-      { at: 37, do: 'heal', target: 'c' },
-      { at: 55, do: 'end' },
+      ...[0, 4, 8, 12, 16].flatMap((d) => [
+        { at: FAULT_AT + d, do: 'fault', target: 'c' } as const,
+        { at: FAULT_AT + d + 2, do: 'heal', target: 'c' } as const,
+      ]),
+      { at: FAULT_AT + 30, do: 'end' },
     ],
     stallWindowSeconds: 10,
   },
@@ -99,10 +105,10 @@ export const BUILTIN_SCENARIOS = [
     knobs: { ...BASE_KNOBS },
     timeline: [
       ...START,
-      { at: 12, do: 'fault', target: 'c' },
-      { at: 17, do: 'restart', target: 'c' },
-      { at: 22, do: 'heal', target: 'c' },
-      { at: 40, do: 'end' },
+      { at: FAULT_AT, do: 'fault', target: 'c' },
+      { at: FAULT_AT + 4, do: 'restart', target: 'c' },
+      { at: HEAL_AT, do: 'heal', target: 'c' },
+      { at: END_AT, do: 'end' },
     ],
     stallWindowSeconds: 10,
   },
@@ -113,9 +119,9 @@ export const BUILTIN_SCENARIOS = [
     knobs: { ...BASE_KNOBS, 'swap.dmcrypt': true },
     timeline: [
       ...START,
-      { at: 12, do: 'fault', target: 'c' },
-      { at: 22, do: 'heal', target: 'c' },
-      { at: 40, do: 'end' },
+      { at: FAULT_AT, do: 'fault', target: 'c' },
+      { at: HEAL_AT, do: 'heal', target: 'c' },
+      { at: END_AT, do: 'end' },
     ],
     stallWindowSeconds: 10,
   },
@@ -130,7 +136,7 @@ export const BUILTIN_SCENARIOS = [
       'memcg.maxMiB': 64,
       'service.kmemPagesPerMessage': 1,
     },
-    timeline: [...START, { at: 30, do: 'end' }],
+    timeline: [...START, { at: 20, do: 'end' }],
     stallWindowSeconds: 10,
   },
   {
@@ -138,7 +144,7 @@ export const BUILTIN_SCENARIOS = [
     description:
       'The service allocates with __GFP_NOFAIL and without __GFP_FS (seed 003); C stalls and never comes back: retries forever, no OOM kill.',
     knobs: { ...BASE_KNOBS, 'service.nofail': true },
-    timeline: [...START, { at: 12, do: 'fault', target: 'c' }, { at: 40, do: 'end' }],
+    timeline: [...START, { at: FAULT_AT, do: 'fault', target: 'c' }, { at: END_AT, do: 'end' }],
     stallWindowSeconds: 10,
   },
 ] as const;

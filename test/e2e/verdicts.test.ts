@@ -1,5 +1,5 @@
 // The verdicts through the real CLI: `swapnet run --json` of the built-in scenarios, each
-// against its own three processes (~41 s of wall time each, three runs in all).
+// against its own three processes (~31 s of wall time each, three runs in all).
 // partition-c under vanilla wedges A (C's replies tossed as pfmemalloc after the heal),
 // under memalloc it recovers with every page read back intact, and the same partition
 // without the flood (quiet-partition) heals under vanilla. The JSON is DESIGN.md
@@ -93,8 +93,8 @@ async function run(args: readonly string[]) {
   // stdout is the result and nothing else: one JSON object on one line.
   expect(lines, r.stderr.slice(-3000)).toHaveLength(1);
   expect(shapeOf(result, RESULT_KEYS)).toEqual(RESULT_KEYS);
-  // The run ended at the scenario's `end` (40 s) and took its processes with it.
-  expect(result.durationSeconds).toBeGreaterThanOrEqual(40);
+  // The run ended at the scenario's `end` (30 s) and took its processes with it.
+  expect(result.durationSeconds).toBeGreaterThanOrEqual(30);
   expect(nodeProcessesOf(STATE_DIR)).toEqual([]);
   expect(readdirSync(STATE_DIR)).toEqual([]);
   return { ...r, result };

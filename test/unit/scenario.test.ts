@@ -77,11 +77,14 @@ describe('built-in scenarios', () => {
     expect(s.stallWindowSeconds).toBeGreaterThan(0);
   });
 
-  it('partition-c faults C at 12 and heals it at 22 (the canonical timeline)', () => {
+  it('partition-c: hog, flood once the hogs are past their first pass, C stalled from 10 s to 18 s', () => {
     const s = loadScenario('partition-c');
-    expect(s.timeline.filter((a) => a.do === 'fault' || a.do === 'heal')).toEqual([
-      { at: 12, do: 'fault', target: 'c' },
-      { at: 22, do: 'heal', target: 'c' },
+    expect(s.timeline).toEqual([
+      { at: 0, do: 'start', workload: 'hog' },
+      { at: 4, do: 'start', workload: 'flood' },
+      { at: 10, do: 'fault', target: 'c' },
+      { at: 18, do: 'heal', target: 'c' },
+      { at: 30, do: 'end' },
     ]);
   });
 
