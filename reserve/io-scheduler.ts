@@ -1,11 +1,11 @@
 // The block layer's I/O scheduler in front of the swap device. Requests wait here until
 // the driver can take one (a free driver tag and room to send). Two elevators:
 //   mq-deadline (block/mq-deadline.c; the kernel's default for a single-queue device
-//     such as NBD with one connection): reads go before writes, but when writes are
-//     waiting, only `writesStarved` read batches may pass them before a write batch
-//     runs; a batch continues in one direction for up to `fifoBatch` requests while
-//     that direction has requests. Within a direction this model dispatches in arrival
-//     order (the kernel goes in sector order unless the oldest request has expired);
+//     such as NBD with one connection): a batch continues in its direction for up to
+//     `fifoBatch` requests while that direction has requests; when a batch ends, reads
+//     are chosen before waiting writes unless reads already won `writesStarved` such
+//     choices in a row. Within a direction this model dispatches in arrival order (the
+//     kernel goes in sector order unless the oldest request has expired);
 //   none: arrival order, no preference.
 // The scheduler also sets how many requests a queue holds (nr_requests): twice the
 // device's tags (at most 2 x 128) with mq-deadline, the tags themselves with none.
@@ -34,7 +34,8 @@ export interface IoRequest {
 
 export class IoScheduler<R extends IoRequest> {
   private readonly fifo: Record<IoDirection, R[]> = { read: [], write: [] };
-  private lastDir: IoDirection = 'read';
+  /** As in dd_init_sched: the first dispatch may continue a "write batch". */
+  private lastDir: IoDirection = 'write';
   private batching = 0;
   private starved = 0;
 
