@@ -23,7 +23,7 @@ export default defineConfig({
           include: ['test/integration/**/*.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 60_000,
-          // Installs promtool when missing (test/integration/promtool.test.ts needs it).
+          // Installs Prometheus and promtool when missing (Debian's prometheus package).
           globalSetup: ['test/setup/global-integration.ts'],
           // Two cores on CI: process tests run one file at a time per core.
           maxWorkers: 2,
@@ -39,6 +39,8 @@ export default defineConfig({
           hookTimeout: 60_000,
           maxWorkers: 1,
           fileParallelism: false,
+          // Installs Prometheus when missing (test/e2e/prometheus-live.test.ts runs it).
+          globalSetup: ['test/setup/global-integration.ts'],
           sequence: { groupOrder: 2 },
         },
       },

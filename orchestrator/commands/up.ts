@@ -5,7 +5,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../../reserve/errors.ts';
 import { KNOB_SPECS } from '../../nodes/knobs.ts';
 import { createRegistry, gaugeFn } from '../../nodes/metrics.ts';
@@ -21,10 +21,12 @@ const USAGE = `usage: swapnet up [--policy NAME] [--era ERA] [--set KEY=VALUE]..
 
 Starts machines C, A and B on 127.0.0.1 (the load of the partition-c scenario, under the
 policy) and keeps them running until Ctrl-C or \`swapnet down\`. Partition C with
-\`swapnet fault partition --target c\` and watch it in Grafana (see dashboards/).
+\`swapnet fault partition --target c\` and watch it in Grafana (README "Watch it in
+Grafana"): dashboards/prometheus/prometheus.yml scrapes dashboards/prometheus/targets/*.json.
 
   --targets-file FILE   where to write Prometheus file_sd targets
-                        (default: <state dir>/prometheus-targets.json)
+                        (default: <state dir>/prometheus-targets.json; for dashboards/:
+                        --targets-file dashboards/prometheus/targets/swapnet.json)
   --json                print one JSON line once every node is ready`;
 
 export function defaultTargetsFile(env: NodeJS.ProcessEnv = process.env): string {
@@ -114,7 +116,8 @@ export const upCommand: Command = {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const own = `127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-    const targetsFile = values['targets-file'] ?? defaultTargetsFile(io.env);
+    // Absolute, so that `swapnet down` run from another directory still finds it.
+    const targetsFile = resolve(values['targets-file'] ?? defaultTargetsFile(io.env));
     mkdirSync(dirname(targetsFile), { recursive: true });
     const targets = [
       ...topo.handles.map((n) => ({

@@ -1,6 +1,6 @@
-// Global setup of the integration project: makes sure promtool is installed (Debian's
-// prometheus package) before test/integration/promtool.test.ts decides whether it can run.
-// The script never fails; when it cannot install, that test skips and says why.
+// Global setup of the integration and e2e projects: makes sure Debian's prometheus
+// package is installed (the `prometheus` server and `promtool`) before the tests that
+// run them. The script never fails; when it cannot install, those tests fail and say why.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
