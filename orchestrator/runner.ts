@@ -175,7 +175,11 @@ export function progressLine(t: number, phase: string, s: AStatusView | undefine
 }
 
 /** Waits `seconds`; rejects at once if `signal` is or becomes aborted (Ctrl-C). */
-function sleepUnlessAborted(seconds: number, signal: AbortSignal | undefined): Promise<void> {
+/** Waits `seconds`; rejects at once if `signal` aborts first. */
+export function sleepUnlessAborted(
+  seconds: number,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   if (signal?.aborted) return Promise.reject(new Error('aborted'));
   if (seconds <= 0) return Promise.resolve();
   return new Promise<void>((resolve, reject) => {

@@ -12,7 +12,7 @@ import { createRegistry, gaugeFn } from '../../nodes/metrics.ts';
 import { EXIT, parseFlags, UsageError, writeLine, type CliIo, type Command } from '../cli-io.ts';
 import { progressView } from '../progress-view.ts';
 import { planRun } from '../run-plan.ts';
-import { progressLine, type AStatusView } from '../runner.ts';
+import { progressLine, sleepUnlessAborted, type AStatusView } from '../runner.ts';
 import { liveTopologies, NodeFailedError, stateDir, Topology } from '../topology.ts';
 import { seedOf } from './run.ts';
 
@@ -66,12 +66,32 @@ export const upCommand: Command = {
     const view = progressView(io.stderr, io.stderrIsTTY ?? false, io.env);
     let topo: Topology;
     try {
+      // The load of partition-c: the hogs now, B's flood once they are past their first
+      // pass (flooding a thrashing service from the start can wedge vanilla by itself).
       topo = await Topology.start({
         knobs: plan.knobs,
         seed: plan.seed,
         env: { SWAPNET_LOG_LEVEL: 'warn' },
         netns: plan.knobs['fault.mode'] === 'netns',
+        startB: false,
       });
+      const floodAt =
+        plan.scenario.timeline.find((a) => a.do === 'start' && a.workload === 'flood')?.at ?? 0;
+      view.note(
+        `A and C up; B starts its flood in ${floodAt} s, after the hogs' first pass (as in partition-c)`,
+      );
+      try {
+        await sleepUnlessAborted(floodAt, io.signal);
+        await topo.startFlood();
+      } catch (err) {
+        await topo.stop();
+        if (io.signal?.aborted) {
+          view.done();
+          writeLine(io.stderr, 'swapnet up: interrupted; every process stopped');
+          return 130;
+        }
+        throw err;
+      }
     } catch (err) {
       if (err instanceof NodeFailedError) {
         writeLine(
