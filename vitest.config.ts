@@ -37,6 +37,8 @@ export default defineConfig({
           include: ['test/e2e/**/*.test.ts'],
           testTimeout: 180_000,
           hookTimeout: 60_000,
+          // Installs Debian's chromium when missing (test/e2e/report.test.ts needs it).
+          globalSetup: ['test/setup/global-e2e.ts'],
           maxWorkers: 1,
           fileParallelism: false,
           sequence: { groupOrder: 2 },

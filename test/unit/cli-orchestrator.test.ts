@@ -31,7 +31,7 @@ afterAll(() => {
 });
 
 describe('--help', () => {
-  it.each(['run', 'compare', 'up', 'fault', 'down', 'list', 'demo', 'sysctl'])(
+  it.each(['run', 'compare', 'up', 'fault', 'down', 'list', 'demo', 'sysctl', 'report'])(
     '%s --help exits 0 and prints its usage on stdout',
     async (name) => {
       const r = await runCli([name, '--help']);
@@ -47,7 +47,17 @@ describe('--help', () => {
   it('the top-level usage lists every command', async () => {
     const r = await runCli(['help']);
     expect(r.code).toBe(0);
-    for (const name of ['run', 'compare', 'up', 'fault', 'down', 'sysctl', 'list', 'demo'])
+    for (const name of [
+      'run',
+      'compare',
+      'up',
+      'fault',
+      'down',
+      'sysctl',
+      'list',
+      'demo',
+      'report',
+    ])
       expect(r.stdout).toMatch(new RegExp(`^  ${name} +\\S`, 'm'));
   });
 });
