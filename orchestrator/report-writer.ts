@@ -2,7 +2,14 @@
 // the raw data) and the self-contained HTML beside it, with uPlot read from node_modules
 // and the page script from this folder at writing time, so a report opens from file://
 // with no network; and records read back (validated) to rebuild a report or a picture.
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, join } from 'node:path';
 import { z } from 'zod';
@@ -50,10 +57,20 @@ export function writeCompareHtml(dir: string, runs: readonly NamedRecord[]): str
   return path;
 }
 
-/** Writes every run's record and the comparison `index.html` into `dir`; returns the HTML's path. */
-export function writeCompareReport(dir: string, runs: readonly NamedRecord[]): string {
-  for (const run of runs) writeRecord(dir, run);
-  return writeCompareHtml(dir, runs);
+/**
+ * Creates `dir` if needed and checks it can be written, before a run spends its time: a
+ * ConfigError naming --report and the reason otherwise.
+ */
+export function ensureReportDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+  } catch (err) {
+    throw new ConfigError(
+      '--report',
+      `cannot write into "${dir}": ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    );
+  }
 }
 
 const num = z.number();

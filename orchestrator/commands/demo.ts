@@ -7,7 +7,7 @@ import { progressView } from '../progress-view.ts';
 import { planRun } from '../run-plan.ts';
 import { runPlan, type RunRecord } from '../runner.ts';
 import { NodeFailedError } from '../topology.ts';
-import { writeCompareReport, writeRecord } from '../report-writer.ts';
+import { ensureReportDir, writeCompareHtml, writeRecord } from '../report-writer.ts';
 import { matrix, recordName, seedOf } from './run.ts';
 
 const USAGE = `usage: swapnet demo [--report DIR] [--seed N]
@@ -29,6 +29,7 @@ export const demoCommand: Command = {
     }
     const dir = values.report ?? join('reports', 'demo');
     const seed = seedOf(values.seed);
+    ensureReportDir(dir);
     writeLine(
       io.stdout,
       [
@@ -66,7 +67,7 @@ export const demoCommand: Command = {
         throw err;
       }
     }
-    const html = writeCompareReport(
+    const html = writeCompareHtml(
       dir,
       records.map((record) => ({ name: recordName(record), record })),
     );

@@ -10,7 +10,12 @@ import { runPlan, type RunRecord, type RunResult } from '../runner.ts';
 import { NodeFailedError } from '../topology.ts';
 import { VERDICTS, type Verdict } from '../verdict.ts';
 import { reservedMiB } from '../policies.ts';
-import { writeCompareReport, writeRecord, writeRunReport } from '../report-writer.ts';
+import {
+  ensureReportDir,
+  writeCompareHtml,
+  writeRecord,
+  writeRunReport,
+} from '../report-writer.ts';
 
 const RUN_USAGE = `usage: swapnet run [--scenario NAME|FILE] [--policy NAME] [--era ERA] [--set KEY=VALUE]...
                    [--seed N] [--json] [--report DIR] [--expect VERDICT]
@@ -130,6 +135,7 @@ export const runCommand: Command = {
       sets: values.set ?? [],
       seed: seedOf(values.seed),
     });
+    if (values.report !== undefined) ensureReportDir(values.report);
     let record: RunRecord;
     try {
       record = await execute(p, io, '');
@@ -185,6 +191,7 @@ export const compareCommand: Command = {
         plan({ scenario, policy, era: values.era, sets: values.set ?? [], seed }),
       ),
     );
+    if (values.report !== undefined) ensureReportDir(values.report);
     const rows: RunResult[] = [];
     const records: RunRecord[] = [];
     for (const [i, p] of plans.entries()) {
@@ -207,7 +214,7 @@ export const compareCommand: Command = {
       }
     }
     if (values.report) {
-      const html = writeCompareReport(
+      const html = writeCompareHtml(
         values.report,
         records.map((record) => ({ name: recordName(record), record })),
       );

@@ -161,6 +161,17 @@ describe('swapnet compare, up and demo: bad usage exits 2 before anything starts
     await usageError(['up', '--seed', 'abc'], /--seed: "abc" is not a whole number/);
     await usageError(['demo', '--seed', 'abc'], /--seed: "abc" is not a whole number/);
   });
+
+  it('run, compare and demo refuse a --report folder they cannot write, before any run', async () => {
+    // A folder inside a regular file cannot be created, even by root.
+    const file = join(dir, 'not-a-folder');
+    writeFileSync(file, '');
+    for (const command of ['run', 'compare', 'demo'])
+      await usageError(
+        [command, '--report', join(file, 'reports')],
+        /--report: cannot write into ".*not-a-folder\/reports": ENOTDIR/,
+      );
+  });
 });
 
 describe('swapnet fault: bad usage exits 2 naming the flag', () => {
