@@ -64,4 +64,18 @@ export default tseslint.config(
     },
   },
   { files: ['reserve/**/*.ts'], rules: pureModelRestrictions },
+  {
+    // The script inlined into HTML reports runs in the browser, after uPlot.
+    files: ['orchestrator/report-page.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        requestAnimationFrame: 'readonly',
+        cancelAnimationFrame: 'readonly',
+        uPlot: 'readonly',
+      },
+    },
+  },
 );

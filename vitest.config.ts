@@ -37,10 +37,11 @@ export default defineConfig({
           include: ['test/e2e/**/*.test.ts'],
           testTimeout: 180_000,
           hookTimeout: 60_000,
+          // Installs Prometheus (test/e2e/prometheus-live.test.ts runs it) and Debian's
+          // chromium (test/e2e/report.test.ts) when missing.
+          globalSetup: ['test/setup/global-integration.ts', 'test/setup/global-e2e.ts'],
           maxWorkers: 1,
           fileParallelism: false,
-          // Installs Prometheus when missing (test/e2e/prometheus-live.test.ts runs it).
-          globalSetup: ['test/setup/global-integration.ts'],
           sequence: { groupOrder: 2 },
         },
       },

@@ -6,6 +6,7 @@ import { demoCommand } from './commands/demo.ts';
 import { downCommand } from './commands/down.ts';
 import { faultCommand } from './commands/fault.ts';
 import { listCommand } from './commands/list.ts';
+import { reportCommand } from './commands/report.ts';
 import { compareCommand, runCommand } from './commands/run.ts';
 import { sysctlCommand } from './commands/sysctl.ts';
 import { upCommand } from './commands/up.ts';
@@ -19,6 +20,7 @@ const COMMANDS: readonly Command[] = [
   sysctlCommand,
   listCommand,
   demoCommand,
+  reportCommand,
 ];
 
 function usage(): string {

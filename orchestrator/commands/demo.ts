@@ -7,14 +7,15 @@ import { progressView } from '../progress-view.ts';
 import { planRun } from '../run-plan.ts';
 import { runPlan, type RunRecord } from '../runner.ts';
 import { NodeFailedError } from '../topology.ts';
-import { matrix, seedOf, writeRecord } from './run.ts';
+import { ensureReportDir, writeCompareHtml, writeRecord } from '../report-writer.ts';
+import { matrix, recordName, seedOf } from './run.ts';
 
 const USAGE = `usage: swapnet demo [--report DIR] [--seed N]
 
 The canonical demonstration: the partition-c scenario (C stalls for 10 s while B floods
 A) under vanilla, then under memalloc, each against its own real topology, with a live
-progress line; then the verdicts side by side. Takes about 90 s. Writes its records to
-DIR (default: reports/demo).`;
+progress line; then the verdicts side by side. Takes about 90 s. Writes the records
+and the HTML report (DIR/index.html) to DIR (default: reports/demo).`;
 
 export const demoCommand: Command = {
   name: 'demo',
@@ -28,6 +29,7 @@ export const demoCommand: Command = {
     }
     const dir = values.report ?? join('reports', 'demo');
     const seed = seedOf(values.seed);
+    ensureReportDir(dir);
     writeLine(
       io.stdout,
       [
@@ -51,7 +53,7 @@ export const demoCommand: Command = {
         view.done();
         view.note(`verdict: ${record.result.verdict} (${record.reason})`);
         records.push(record);
-        writeRecord(dir, `partition-c-${policy}`, record);
+        writeRecord(dir, { name: recordName(record), record });
       } catch (err) {
         view.done();
         if (err instanceof NodeFailedError) {
@@ -65,12 +67,16 @@ export const demoCommand: Command = {
         throw err;
       }
     }
+    const html = writeCompareHtml(
+      dir,
+      records.map((record) => ({ name: recordName(record), record })),
+    );
     writeLine(
       io.stdout,
       `\n${matrix(
         records.map((r) => r.result),
         records,
-      )}\n\nrecords: ${dir}/`,
+      )}\n\nrecords: ${dir}/\nreport: ${html}`,
     );
     return EXIT.ok;
   },

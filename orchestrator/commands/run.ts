@@ -2,8 +2,6 @@
 // in a verdict; and `swapnet compare`: a matrix of them. Exit codes (DESIGN.md section
 // 9): 0 done (and matched --expect), 1 the verdict differs from --expect, 2 bad usage or
 // an invalid scenario, 3 a node failed.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { ConfigError } from '../../reserve/errors.ts';
 import { EXIT, parseFlags, UsageError, writeLine, type CliIo, type Command } from '../cli-io.ts';
 import { progressView } from '../progress-view.ts';
@@ -12,6 +10,12 @@ import { runPlan, type RunRecord, type RunResult } from '../runner.ts';
 import { NodeFailedError } from '../topology.ts';
 import { VERDICTS, type Verdict } from '../verdict.ts';
 import { reservedMiB } from '../policies.ts';
+import {
+  ensureReportDir,
+  writeCompareHtml,
+  writeRecord,
+  writeRunReport,
+} from '../report-writer.ts';
 
 const RUN_USAGE = `usage: swapnet run [--scenario NAME|FILE] [--policy NAME] [--era ERA] [--set KEY=VALUE]...
                    [--seed N] [--json] [--report DIR] [--expect VERDICT]
@@ -26,7 +30,8 @@ livelock, oom or data-loss. A progress line shows every second on stderr.
   --set KEY=VALUE        one knob, over the scenario and policy (repeatable)
   --seed N               seed for every random choice (default 1)
   --json                 print the result as one JSON object on stdout
-  --report DIR           write the run's record (and report) into DIR
+  --report DIR           write the run's record (DIR/<scenario>-<policy>.json) and its
+                         self-contained HTML report (DIR/<scenario>-<policy>.html)
   --expect VERDICT       exit 1 if the verdict differs`;
 
 const COMPARE_USAGE = `usage: swapnet compare [--scenarios A,B] [--policies X,Y] [--era ERA] [--set KEY=VALUE]...
@@ -34,7 +39,11 @@ const COMPARE_USAGE = `usage: swapnet compare [--scenarios A,B] [--policies X,Y]
 
 Runs every scenario under every policy (default: partition-c and quiet-partition under
 vanilla and memalloc) and prints the matrix: verdict, recovery time, packets tossed and
-dropped, reserve peak, and what the policy costs in memory.`;
+dropped, reserve peak, and what the policy costs in memory.
+
+  --report DIR   write each run's record (DIR/<scenario>-<policy>.json) and the HTML
+                 report of the comparison (DIR/index.html: the matrix, the runs side
+                 by side)`;
 
 const common = {
   era: { type: 'string' },
@@ -83,12 +92,9 @@ async function execute(p: RunPlan, io: CliIo, label: string): Promise<RunRecord>
   }
 }
 
-/** Writes a run's record into DIR (the report of issue 8 builds on it). */
-export function writeRecord(dir: string, name: string, record: RunRecord): string {
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, `${name}.json`);
-  writeFileSync(path, JSON.stringify(record, null, 1));
-  return path;
+/** The file-name stem of a run's record and report. */
+export function recordName(record: RunRecord): string {
+  return `${record.result.scenario}-${record.result.policy}`;
 }
 
 function human(r: RunResult, reason: string): string {
@@ -129,6 +135,7 @@ export const runCommand: Command = {
       sets: values.set ?? [],
       seed: seedOf(values.seed),
     });
+    if (values.report !== undefined) ensureReportDir(values.report);
     let record: RunRecord;
     try {
       record = await execute(p, io, '');
@@ -146,11 +153,10 @@ export const runCommand: Command = {
       }
       throw err;
     }
-    if (values.report)
-      writeLine(
-        io.stderr,
-        `record written to ${writeRecord(values.report, `${p.scenario.name}-${p.policy.name}`, record)}`,
-      );
+    if (values.report) {
+      const html = writeRunReport(values.report, { name: recordName(record), record });
+      writeLine(io.stderr, `report: ${html}`);
+    }
     if (values.json) writeLine(io.stdout, JSON.stringify(record.result));
     else writeLine(io.stdout, human(record.result, record.reason));
     if (values.expect !== undefined && record.result.verdict !== (values.expect as Verdict)) {
@@ -185,6 +191,7 @@ export const compareCommand: Command = {
         plan({ scenario, policy, era: values.era, sets: values.set ?? [], seed }),
       ),
     );
+    if (values.report !== undefined) ensureReportDir(values.report);
     const rows: RunResult[] = [];
     const records: RunRecord[] = [];
     for (const [i, p] of plans.entries()) {
@@ -192,8 +199,8 @@ export const compareCommand: Command = {
         const record = await execute(p, io, `${i + 1}/${plans.length}`);
         rows.push(record.result);
         records.push(record);
-        if (values.report)
-          writeRecord(values.report, `${p.scenario.name}-${p.policy.name}`, record);
+        // Each record is written as soon as its run ends: an interrupted compare keeps them.
+        if (values.report) writeRecord(values.report, { name: recordName(record), record });
       } catch (err) {
         if (err instanceof NodeFailedError) {
           writeLine(io.stderr, `swapnet compare: ${err.message}`);
@@ -205,6 +212,13 @@ export const compareCommand: Command = {
         }
         throw err;
       }
+    }
+    if (values.report) {
+      const html = writeCompareHtml(
+        values.report,
+        records.map((record) => ({ name: recordName(record), record })),
+      );
+      writeLine(io.stderr, `report: ${html}`);
     }
     if (values.json) {
       writeLine(io.stdout, JSON.stringify({ rows }));

@@ -31,7 +31,7 @@ afterAll(() => {
 });
 
 describe('--help', () => {
-  it.each(['run', 'compare', 'up', 'fault', 'down', 'list', 'demo', 'sysctl'])(
+  it.each(['run', 'compare', 'up', 'fault', 'down', 'list', 'demo', 'sysctl', 'report'])(
     '%s --help exits 0 and prints its usage on stdout',
     async (name) => {
       const r = await runCli([name, '--help']);
@@ -47,7 +47,17 @@ describe('--help', () => {
   it('the top-level usage lists every command', async () => {
     const r = await runCli(['help']);
     expect(r.code).toBe(0);
-    for (const name of ['run', 'compare', 'up', 'fault', 'down', 'sysctl', 'list', 'demo'])
+    for (const name of [
+      'run',
+      'compare',
+      'up',
+      'fault',
+      'down',
+      'sysctl',
+      'list',
+      'demo',
+      'report',
+    ])
       expect(r.stdout).toMatch(new RegExp(`^  ${name} +\\S`, 'm'));
   });
 });
@@ -150,6 +160,17 @@ describe('swapnet compare, up and demo: bad usage exits 2 before anything starts
     await usageError(['up', '--seed=-1'], /--seed: "-1" is not a whole number/);
     await usageError(['up', '--seed', 'abc'], /--seed: "abc" is not a whole number/);
     await usageError(['demo', '--seed', 'abc'], /--seed: "abc" is not a whole number/);
+  });
+
+  it('run, compare and demo refuse a --report folder they cannot write, before any run', async () => {
+    // A folder inside a regular file cannot be created, even by root.
+    const file = join(dir, 'not-a-folder');
+    writeFileSync(file, '');
+    for (const command of ['run', 'compare', 'demo'])
+      await usageError(
+        [command, '--report', join(file, 'reports')],
+        /--report: cannot write into ".*not-a-folder\/reports": ENOTDIR/,
+      );
   });
 });
 
