@@ -8,7 +8,8 @@ import { planRun } from '../run-plan.ts';
 import { runPlan, type RunRecord } from '../runner.ts';
 import { NodeFailedError } from '../topology.ts';
 import { ensureReportDir, writeCompareHtml, writeRecord } from '../report-writer.ts';
-import { matrix, recordName, seedOf } from './run.ts';
+import { matrix } from '../matrix.ts';
+import { recordName, seedOf } from './run.ts';
 
 const USAGE = `usage: swapnet demo [--report DIR] [--seed N]
 

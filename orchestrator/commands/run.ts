@@ -9,7 +9,7 @@ import { planRun, type RunPlan } from '../run-plan.ts';
 import { runPlan, type RunRecord, type RunResult } from '../runner.ts';
 import { NodeFailedError } from '../topology.ts';
 import { VERDICTS, type Verdict } from '../verdict.ts';
-import { reservedMiB } from '../policies.ts';
+import { matrix } from '../matrix.ts';
 import {
   ensureReportDir,
   writeCompareHtml,
@@ -228,32 +228,3 @@ export const compareCommand: Command = {
     return EXIT.ok;
   },
 };
-
-/** The compare matrix as text. */
-export function matrix(rows: readonly RunResult[], records: readonly RunRecord[]): string {
-  const head = [
-    'scenario',
-    'policy',
-    'verdict',
-    'recovery',
-    'tossed',
-    'nomem',
-    'proto_mem',
-    'reserve peak',
-    'held back',
-  ];
-  const body = rows.map((r, i) => [
-    r.scenario,
-    r.policy,
-    r.verdict,
-    r.recoverySeconds === null ? '-' : `${r.recoverySeconds} s`,
-    String(r.rx.tossedPfmemalloc),
-    String(r.rx.droppedNoMem),
-    String(r.rx.droppedProtoMem),
-    `${r.reserve.peakUsedPages}/${r.reserve.sizePages}`,
-    records[i] ? `${reservedMiB(records[i].knobs).toFixed(1)} MiB` : '-',
-  ]);
-  const widths = head.map((h, c) => Math.max(h.length, ...body.map((b) => (b[c] ?? '').length)));
-  const fmt = (cells: string[]): string => cells.map((x, c) => x.padEnd(widths[c] ?? 0)).join('  ');
-  return [fmt(head), fmt(widths.map((w) => '-'.repeat(w))), ...body.map(fmt)].join('\n');
-}
