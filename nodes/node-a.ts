@@ -20,6 +20,7 @@ import type { Knobs } from './knobs.ts';
 import { registerAMetrics } from './metrics-a.ts';
 import type { NodeRuntime, RunningNode } from './node-shell.ts';
 import { SwapDriver } from './swap-driver.ts';
+import { LATENCY_BOUNDS_MS, LatencyHistogram } from './latency-histogram.ts';
 import { newWorkloadStats, Service, startHog, startReader, type Workload } from './workloads.ts';
 
 const EVENTS_KEPT = 100;
@@ -91,6 +92,7 @@ export async function startA(rt: NodeRuntime): Promise<RunningNode> {
     await pool.fill({ exec: 'task', task: kcryptd });
     crypt = { pool, task: kcryptd };
   }
+  const writeLatency = new LatencyHistogram();
   const driver = new SwapDriver({
     anon: model.anon,
     scheduler,
@@ -100,6 +102,7 @@ export async function startA(rt: NodeRuntime): Promise<RunningNode> {
     ...(crypt ? { crypt } : {}),
     onWriteCompleted: (seconds, atMs) => {
       duration.observe(seconds);
+      writeLatency.observe(seconds * 1000);
       lastCompletionMs = atMs;
     },
   });
@@ -313,6 +316,8 @@ export async function startA(rt: NodeRuntime): Promise<RunningNode> {
         swapIns: model.stats.swapIns,
         pagesVerified: model.stats.pagesVerified,
         integrityErrors: model.stats.integrityErrors,
+        // Cumulative counts per bucket (LATENCY_BOUNDS_MS, then beyond the last bound).
+        writeLatency: { boundsMs: LATENCY_BOUNDS_MS, counts: writeLatency.counts },
         driver: driver.stats,
       },
       rx: {

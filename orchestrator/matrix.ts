@@ -1,6 +1,7 @@
 // The compare matrix as text: a policy x scenario grid of verdicts (with the recovery
 // time), then one line per run with what the verdict rests on: recovery time, packets
-// tossed and dropped, the reserve's peak, and the memory the policy holds back.
+// tossed and dropped, the reserve's peak, the memory the policy holds back, and the 99th
+// percentile of writeout latency before the first fault (a bucket bound).
 import { reservedMiB } from './policies.ts';
 import type { RunRecord, RunResult } from './runner.ts';
 
@@ -12,6 +13,13 @@ function table(head: readonly string[], body: readonly (readonly string[])[]): s
       .join('  ')
       .trimEnd();
   return [fmt(head), fmt(widths.map((w) => '-'.repeat(w))), ...body.map(fmt)].join('\n');
+}
+
+/** A bucket bound in ms as text; the last bound (10 s) means at least that. */
+function latency(ms: number | null): string {
+  if (ms === null) return '-';
+  if (ms >= 10_000) return '>= 10 s';
+  return ms >= 1000 ? `${ms / 1000} s` : `${ms} ms`;
 }
 
 function cell(r: RunResult): string {
@@ -44,6 +52,7 @@ export function detailTable(rows: readonly RunResult[], records: readonly RunRec
     'proto_mem',
     'reserve peak',
     'held back',
+    'writeout p99',
   ];
   const body = rows.map((r, i) => {
     const record = records[i];
@@ -57,6 +66,7 @@ export function detailTable(rows: readonly RunResult[], records: readonly RunRec
       String(r.rx.droppedProtoMem),
       `${r.reserve.peakUsedPages}/${r.reserve.sizePages}`,
       record ? `${reservedMiB(record.knobs).toFixed(1)} MiB` : '-',
+      latency(record?.steadyLatency?.p99Ms ?? null),
     ];
   });
   return table(head, body);

@@ -7,6 +7,7 @@ import type { Action } from './scenario.ts';
 import type { RunPlan } from './run-plan.ts';
 import { NodeFailedError, Topology } from './topology.ts';
 import { decideVerdict, type Sample, type Verdict } from './verdict.ts';
+import { countsBetween, LATENCY_BOUNDS_MS, quantileMs } from '../nodes/latency-histogram.ts';
 
 const SAMPLE_MS = 250;
 
@@ -26,6 +27,8 @@ export interface AStatusView {
     swapIns: number;
     pagesVerified: number;
     integrityErrors: number;
+    /** Cumulative counts per bucket of LATENCY_BOUNDS_MS (then beyond the last bound). */
+    writeLatency?: { boundsMs: readonly number[]; counts: readonly number[] };
   };
   rx: { delivered: Record<string, number>; drops: Record<string, Record<string, number>> };
   tcpMem: { allocated: number; limits: [number, number, number] };
@@ -47,6 +50,8 @@ export interface TimelinePoint {
   readonly pages: Record<string, number>;
   readonly watermarks: { min: number; low: number; high: number };
   readonly reserveUsed: number;
+  /** The reserve's size now (the dynamic pool's target grows and shrinks). */
+  readonly reserveSize: number;
   readonly issued: number;
   readonly completed: number;
   readonly pending: number;
@@ -57,6 +62,8 @@ export interface TimelinePoint {
   readonly serviceMessages: number;
   readonly blockedTasks: number;
   readonly memcgUsage: number | null;
+  /** Writeout latency so far: cumulative counts per bucket of LATENCY_BOUNDS_MS. */
+  readonly writeLatencyCounts: readonly number[];
 }
 
 export interface RunEvent {
@@ -92,6 +99,17 @@ export interface RunResult {
   readonly durationSeconds: number;
 }
 
+/** Writeout latency over the steady part of a run (before the first fault). */
+export interface SteadyLatency {
+  readonly fromSeconds: number;
+  readonly toSeconds: number;
+  /** Writeouts completed in that interval. */
+  readonly writeouts: number;
+  /** Upper bounds of the buckets holding the median and the 99th percentile (ms). */
+  readonly p50Ms: number | null;
+  readonly p99Ms: number | null;
+}
+
 /** What a report needs beyond the JSON result. */
 export interface RunRecord {
   readonly result: RunResult;
@@ -101,6 +119,8 @@ export interface RunRecord {
   readonly faults: readonly FaultPeriod[];
   readonly knobs: RunPlan['knobs'];
   readonly stallWindowSeconds: number;
+  /** Writeout latency before the first fault (absent in records of older versions). */
+  readonly steadyLatency?: SteadyLatency;
 }
 
 export interface RunOptions {
@@ -143,6 +163,7 @@ function toPoint(t: number, s: AStatusView): TimelinePoint {
     pages: s.memory.pages,
     watermarks: s.memory.watermarks,
     reserveUsed: s.memory.reserve.usedPages,
+    reserveSize: s.memory.reserve.sizePages,
     issued: s.swap.issued,
     completed: s.swap.completed,
     pending: s.swap.pending,
@@ -153,6 +174,32 @@ function toPoint(t: number, s: AStatusView): TimelinePoint {
     serviceMessages: s.workloads.serviceMessages,
     blockedTasks: s.tasks.filter((x) => x.activity.startsWith('D:')).length,
     memcgUsage: s.memcgs[0]?.usage ?? null,
+    writeLatencyCounts: s.swap.writeLatency?.counts ?? [],
+  };
+}
+
+/**
+ * Writeout latency in the steady part of a run: from the flood's start (or the run's)
+ * to the first fault (or the end). Quantiles are bucket upper bounds.
+ */
+export function steadyWriteLatency(
+  timeline: readonly TimelinePoint[],
+  from: number,
+  to: number,
+): SteadyLatency {
+  const inside = timeline.filter((p) => p.t >= from && p.t <= to);
+  const first = inside[0];
+  const last = inside.at(-1);
+  const counts = last ? countsBetween(first?.writeLatencyCounts, last.writeLatencyCounts) : [];
+  // Beyond the last bound reads as the last bound (shown as ">= 10 s").
+  const capped = (v: number | null): number | null =>
+    v === null ? null : Math.min(v, LATENCY_BOUNDS_MS.at(-1) ?? v);
+  return {
+    fromSeconds: Number(from.toFixed(2)),
+    toSeconds: Number(to.toFixed(2)),
+    writeouts: counts.reduce((a, b) => a + b, 0),
+    p50Ms: capped(quantileMs(counts, 0.5)),
+    p99Ms: capped(quantileMs(counts, 0.99)),
   };
 }
 
@@ -383,6 +430,7 @@ export async function runPlan(plan: RunPlan, opts: RunOptions = {}): Promise<Run
     oomKills: s?.stats.oomKills ?? 0,
     durationSeconds: Number(now().toFixed(2)),
   };
+  const floodAt = events.find((e) => e.what === 'start flood')?.t ?? 0;
   return {
     result,
     reason: decided.reason,
@@ -391,5 +439,6 @@ export async function runPlan(plan: RunPlan, opts: RunOptions = {}): Promise<Run
     faults,
     knobs,
     stallWindowSeconds: plan.scenario.stallWindowSeconds,
+    steadyLatency: steadyWriteLatency(timeline, floodAt, firstFaultAt ?? now()),
   };
 }

@@ -35,6 +35,7 @@ export function fakePoint(t: number, recovers: boolean): TimelinePoint {
     },
     watermarks: { min: 512, low: 640, high: 768 },
     reserveUsed: stalled ? 8 : 0,
+    reserveSize: 512,
     issued: completed + (stalled ? 126 : 40),
     completed,
     pending: stalled ? 126 : 40,
@@ -52,6 +53,7 @@ export function fakePoint(t: number, recovers: boolean): TimelinePoint {
     serviceMessages: Math.round(t * 1900),
     blockedTasks: stalled ? 3 : 0,
     memcgUsage: null,
+    writeLatencyCounts: [0, completed, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
   };
 }
 

@@ -2,7 +2,8 @@
 // verdicts and the per-run details, from made-up results.
 import { describe, expect, it } from 'vitest';
 import { detailTable, matrix, verdictGrid } from '../../orchestrator/matrix.ts';
-import type { RunResult } from '../../orchestrator/runner.ts';
+import type { RunRecord, RunResult } from '../../orchestrator/runner.ts';
+import { fakeRecord } from '../helpers/run-record.ts';
 
 function result(scenario: string, policy: string, over: Partial<RunResult> = {}): RunResult {
   return {
@@ -57,7 +58,26 @@ describe('detailTable', () => {
       '9',
       '12/512',
       '-',
+      '-',
     ]);
+  });
+});
+
+describe('writeout p99', () => {
+  it('shows the steady latency of each record: ms, s, or at least 10 s', () => {
+    const withP99 = (p99Ms: number | null): RunRecord => ({
+      ...fakeRecord(),
+      steadyLatency: { fromSeconds: 4, toSeconds: 10, writeouts: 100, p50Ms: 1, p99Ms },
+    });
+    const column = (p99Ms: number | null): string =>
+      detailTable([ROWS[0] as RunResult], [withP99(p99Ms)])
+        .split('\n')[2]
+        ?.split(/\s{2,}/)
+        .at(-1) ?? '';
+    expect(column(5)).toBe('5 ms');
+    expect(column(2000)).toBe('2 s');
+    expect(column(10_000)).toBe('>= 10 s');
+    expect(column(null)).toBe('-');
   });
 });
 
