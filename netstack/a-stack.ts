@@ -6,7 +6,7 @@ import { __GFP, GFP, gfpOr, type GfpMask } from '../reserve/gfp.ts';
 import type { MemoryModel } from '../reserve/memory-model.ts';
 import { deriveSysctls } from '../reserve/sysctl-defaults.ts';
 import { PAGE_SIZE } from '../reserve/units.ts';
-import { EmuSocket, type SocketHost } from './emu-socket.ts';
+import { EmuSocket, type SocketHost, type SocketView } from './emu-socket.ts';
 import type { EraKnobs } from './era.ts';
 import { DELACK_MS, type RtoOptions } from './flow.ts';
 import { FRAME_TYPE, type Frame, type FrameFields } from './frame.ts';
@@ -83,6 +83,13 @@ export class AStack {
     this.sndbuf = options.sndbuf ?? derived.tcpWmem[1];
     this.rto = options.rto;
     this.rxPath = new ReceivePath(this.model, this.era, this.tcpMem, this.rx);
+  }
+
+  /** Every open socket, as `ss -tmi` would show it. */
+  socketViews(): SocketView[] {
+    const out: SocketView[] = [];
+    for (const conn of this.connections) for (const s of conn.sockets.values()) out.push(s.view());
+    return out;
   }
 
   /** Registers a connection; frames from it must then go to receive(). */
@@ -176,6 +183,7 @@ export class AStack {
       allocator: this.model.allocator,
       tcpMem: this.tcpMem,
       scheduler: this.model.scheduler,
+      era: this.era,
       transmit: (f) => !conn.closed && conn.sink.send(f),
       windowOpened: (s) => {
         s.flow.requestAck();

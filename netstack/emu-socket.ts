@@ -7,7 +7,8 @@ import { gfpAllowsBlocking, type GfpMask } from '../reserve/gfp.ts';
 import type { PageAllocator } from '../reserve/page-allocator.ts';
 import type { AllocContext } from '../reserve/task.ts';
 import { WaitQueue } from '../reserve/wait-queue.ts';
-import { Flow, type RtoOptions, type SentMessage } from './flow.ts';
+import type { EraKnobs } from './era.ts';
+import { Flow, type FlowView, type RtoOptions, type SentMessage } from './flow.ts';
 import type { FrameFields } from './frame.ts';
 import { freeSkbPages, skbPages, skbTruesize, type Skb, type SkbPages } from './skb.ts';
 import type { SocketClass } from './socket-class.ts';
@@ -34,6 +35,8 @@ export interface SocketHost {
   readonly allocator: PageAllocator;
   readonly tcpMem: TcpMem;
   readonly scheduler: Scheduler;
+  /** The kernel era's rules (the forced first skb on send). */
+  readonly era: Pick<EraKnobs, 'forcedFirstSendSkb'>;
   /** Writes a frame on this socket's connection; false when backed up. */
   transmit(frame: FrameFields): boolean;
   /** The receive window opened after a read: send a window update soon. */
@@ -48,6 +51,21 @@ export interface SocketHost {
 const INITIAL_SCALING = 0.5;
 /** TCP_MSS_DEFAULT: the segment size assumed before a larger one is seen. */
 const TCP_MSS_DEFAULT = 536;
+
+export interface SocketView {
+  readonly flowId: number;
+  readonly cls: SocketClass;
+  readonly memalloc: boolean;
+  readonly queuedMessages: number;
+  readonly rmemAlloc: number;
+  readonly rcvbuf: number;
+  readonly wmemQueued: number;
+  readonly sndbuf: number;
+  readonly memPages: number;
+  readonly advertisedWindow: number;
+  readonly closed: boolean;
+  readonly flow: FlowView;
+}
 
 export class EmuSocket implements SocketMemState {
   readonly flowId: number;
@@ -100,6 +118,24 @@ export class EmuSocket implements SocketMemState {
       ackOwed: () => host.ackOwed(this),
     });
     host.tcpMem.sockets++;
+  }
+
+  /** The socket as `ss -tmi` would show it: queues, memory, window, flow state. */
+  view(): SocketView {
+    return {
+      flowId: this.flowId,
+      cls: this.cls,
+      memalloc: this.memalloc,
+      queuedMessages: this.queued,
+      rmemAlloc: this.rmemAlloc,
+      rcvbuf: this.rcvbuf,
+      wmemQueued: this.wmemQueued,
+      sndbuf: this.sndbuf,
+      memPages: this.memPages,
+      advertisedWindow: this.lastAdvertised,
+      closed: this.closed,
+      flow: this.flow.view(),
+    };
   }
 
   /** Messages waiting to be read. */
@@ -181,7 +217,7 @@ export class EmuSocket implements SocketMemState {
     const pages = skbPages(payload.length);
     for (;;) {
       if (this.closed) return false;
-      if (this.wmemQueued < this.sndbuf && this.host.tcpMem.charge(this, pages, 'send')) {
+      if (this.wmemQueued < this.sndbuf && this.chargeSend(pages)) {
         // Claim the send buffer before the allocation may sleep: concurrent senders
         // must not all pass the check above.
         this.wmemQueued += truesize;
@@ -207,6 +243,23 @@ export class EmuSocket implements SocketMemState {
       }
       await this.writeSpace.wait(200);
     }
+  }
+
+  /**
+   * sk_wmem_schedule, or sk_forced_mem_schedule for an skb into empty write and
+   * retransmit queues when the era has it: such a socket can always send one skb.
+   */
+  private chargeSend(pages: number): boolean {
+    if (
+      this.host.era.forcedFirstSendSkb &&
+      this.wmemQueued === 0 &&
+      this.flow.unacked === 0 &&
+      this.flow.queued === 0
+    ) {
+      this.host.tcpMem.force(this, pages);
+      return true;
+    }
+    return this.host.tcpMem.charge(this, pages, 'send');
   }
 
   /** Closes the socket: frees everything it holds, stops its timers, wakes sleepers. */

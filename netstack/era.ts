@@ -17,6 +17,11 @@ export interface EraKnobs {
   readonly rxReserve: 'never' | 'when-memalloc-sockets' | 'always';
   /** tcp_data_queue force-charges an in-order skb into an empty queue (about 4.20+). */
   readonly forcedFirstSkb: boolean;
+  /**
+   * tcp_sendmsg force-charges an skb when the write and retransmit queues are empty
+   * (sk_stream_alloc_skb's force_schedule, 4.2+): a socket can always send one skb.
+   */
+  readonly forcedFirstSendSkb: boolean;
   /** throttle_direct_reclaim on pfmemalloc_wait exists (3.6+); a policy turns it on. */
   readonly pfmemallocThrottleAvailable: boolean;
   /** tcp_rmem/tcp_wmem defaults and caps of the era. */
@@ -29,6 +34,7 @@ export const ERA_KNOBS: Readonly<Record<EraName, EraKnobs>> = {
     memallocSockets: false,
     rxReserve: 'never',
     forcedFirstSkb: false,
+    forcedFirstSendSkb: false,
     pfmemallocThrottleAvailable: false,
     socketCaps: { rmemDefault: 87380, rmemMaxCap: 4 * 1024 * 1024, wmemMaxCap: 4 * 1024 * 1024 },
   },
@@ -37,6 +43,7 @@ export const ERA_KNOBS: Readonly<Record<EraName, EraKnobs>> = {
     memallocSockets: true,
     rxReserve: 'when-memalloc-sockets',
     forcedFirstSkb: false,
+    forcedFirstSendSkb: false,
     pfmemallocThrottleAvailable: true,
     socketCaps: { rmemDefault: 87380, rmemMaxCap: 6 * 1024 * 1024, wmemMaxCap: 4 * 1024 * 1024 },
   },
@@ -45,6 +52,7 @@ export const ERA_KNOBS: Readonly<Record<EraName, EraKnobs>> = {
     memallocSockets: true,
     rxReserve: 'always',
     forcedFirstSkb: true,
+    forcedFirstSendSkb: true,
     pfmemallocThrottleAvailable: true,
     socketCaps: MODERN_SOCKET_CAPS,
   },

@@ -62,6 +62,20 @@ const DUPACK_THRESHOLD = 3;
 /** TCP_DELACK_MIN: the longest a lone in-order segment waits for its ACK. */
 export const DELACK_MS = 40;
 
+export interface FlowView extends FlowCounters {
+  readonly established: boolean;
+  readonly sndUna: number;
+  readonly sndNxt: number;
+  /** The right edge of the peer's window: sndNxt may not pass it. */
+  readonly sndWndEdge: number;
+  readonly rcvNxt: number;
+  readonly unackedMessages: number;
+  readonly waitingMessages: number;
+  readonly rtoMs: number;
+  readonly timerArmed: boolean;
+  readonly backedUp: boolean;
+}
+
 export class Flow<Tag = unknown> {
   readonly flowId: number;
   /** Oldest unacknowledged byte we sent. */
@@ -125,6 +139,23 @@ export class Flow<Tag = unknown> {
   /** The current retransmission timeout (grows with back-off). */
   get currentRtoMs(): number {
     return this.rtoMs;
+  }
+
+  /** What `ss -ti` would show of this flow: sequence state, timers, counters. */
+  view(): FlowView {
+    return {
+      established: this.established,
+      sndUna: this.sndUna,
+      sndNxt: this.sndNxt,
+      sndWndEdge: this.sndWndEdge,
+      rcvNxt: this.rcvNxt,
+      unackedMessages: this.unacked,
+      waitingMessages: this.queued,
+      rtoMs: this.rtoMs,
+      timerArmed: this.timer !== undefined,
+      backedUp: this.blocked,
+      ...this.counters,
+    };
   }
 
   /**

@@ -2,7 +2,7 @@
 // by id on one connection, every in-order payload delivered to the application at
 // once, a fixed advertised window. A runs the full receive path instead (a-stack.ts).
 import type { Scheduler } from '../reserve/clock.ts';
-import { Flow, type RtoOptions, type SentMessage } from './flow.ts';
+import { Flow, type FlowView, type RtoOptions, type SentMessage } from './flow.ts';
 import { FRAME_TYPE, type Frame, type FrameFields } from './frame.ts';
 
 export interface PeerStackOptions {
@@ -64,6 +64,11 @@ export class PeerStack {
     if (!entry) return undefined;
     entry.handlers = handlers;
     return entry.flow;
+  }
+
+  /** Every flow's state, as `ss -ti` would show it. */
+  flowViews(): (FlowView & { flowId: number })[] {
+    return [...this.flows.entries()].map(([flowId, { flow }]) => ({ flowId, ...flow.view() }));
   }
 
   flow(flowId: number): Flow | undefined {

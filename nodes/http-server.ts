@@ -1,4 +1,5 @@
-// A node's HTTP side: GET /metrics (Prometheus text), /healthz, /status (JSON), and
+// A node's HTTP side: GET /metrics (Prometheus text), /healthz, /status (JSON), /sockets
+// (JSON, machine A: every emulated socket), and
 // POST /control/<action> guarded by the topology token (x-swapnet-token header). Bad
 // requests get a 4xx and a counter; garbage on the port never crashes the node.
 import http from 'node:http';
@@ -12,6 +13,8 @@ export interface HttpHandlers {
   metrics(): Promise<{ body: string; contentType: string }>;
   healthz(): { ok: boolean; [k: string]: unknown };
   status(): unknown;
+  /** Every socket of the node's emulated stack (GET /sockets; 404 without). */
+  sockets?(): unknown;
   /** A control action (fault injection); throws ControlError for a bad request. */
   control?(action: string, body: unknown): Promise<unknown>;
 }
@@ -82,6 +85,10 @@ export function startHttp(
     }
     if (req.method === 'GET' && url.pathname === '/status') {
       send(res, 200, handlers.status());
+      return;
+    }
+    if (req.method === 'GET' && url.pathname === '/sockets' && handlers.sockets) {
+      send(res, 200, handlers.sockets());
       return;
     }
     if (req.method === 'POST' && url.pathname.startsWith('/control/') && handlers.control) {

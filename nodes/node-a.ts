@@ -285,6 +285,7 @@ export async function startA(rt: NodeRuntime): Promise<RunningNode> {
   return {
     listen: { service: { host: listener.host, port: listener.port } },
     healthy: () => ({ ok: true, swapConnected: driver.connected }),
+    sockets: () => stack.socketViews(),
     status: () => ({
       node: 'a',
       uptimeSeconds: (Date.now() - startedAt) / 1000,

@@ -214,6 +214,12 @@ export async function startC(rt: NodeRuntime): Promise<RunningNode> {
   return {
     listen: { swap: { host: swapListener.host, port: swapListener.port } },
     healthy: () => ({ ok: store.isOpen, pages: store.pages }),
+    sockets: () =>
+      [...connections].map((c) => ({
+        link: c.label,
+        backedUp: c.stack.flowViews().some((f) => f.backedUp),
+        flows: c.stack.flowViews(),
+      })),
     status: () => ({
       node: 'c',
       store: { path: store.path, slots: store.slots, pages: store.pages, corrupt: store.corrupt },

@@ -34,6 +34,8 @@ export interface RunningNode {
   healthy(): { ok: boolean; [k: string]: unknown };
   status(): unknown;
   control?: HttpHandlers['control'];
+  /** Every socket of the emulated stack (machine A). */
+  sockets?: () => unknown;
   /** Stops the node's work and closes its listeners and connections. */
   stop(): Promise<void>;
 }
@@ -115,6 +117,7 @@ export async function runNode(
       }),
       healthz: () => node.healthy(),
       status: () => node.status(),
+      ...(node.sockets ? { sockets: node.sockets } : {}),
       ...(node.control ? { control: node.control } : {}),
     },
     log,

@@ -214,6 +214,35 @@ describe('A receive path, step 3: TCP receive memory', () => {
 });
 
 describe("A's send path", () => {
+  it('with tcp_mem over its hard limit, 2.6 refuses every send; modern forces one skb into empty queues', async () => {
+    const outcome: Record<string, number[]> = {};
+    for (const era of ['2.6', 'modern'] as const) {
+      const rig = makeStack(era, { tcpMem: [4, 6, 8], sndbuf: 64 * KB });
+      const full = serviceSocket(rig, 1);
+      for (let i = 0; i < 9; i++) rig.stack.receive(rig.conn, dataFrame(1, i * KB, KB));
+      expect(full.queued).toBeGreaterThan(0);
+      const swap = rig.stack.openSocket(rig.conn, 2, { cls: 'swap' });
+      establish(rig, 2);
+      const task = rig.model.spawnTask('swapd');
+      const ctx = { exec: 'task', task } as const;
+      let sent = 0;
+      void (async () => {
+        for (let i = 0; i < 3; i++) {
+          await swap.send(new Uint8Array(4096), ctx);
+          sent++;
+        }
+      })();
+      await rig.sched.runFor(1000);
+      const afterFirst = sent;
+      // C acknowledges what it got: the queues are empty again, one more skb is forced.
+      rig.stack.receive(rig.conn, ackFrame(2, afterFirst * 4096));
+      await rig.sched.runFor(1000);
+      outcome[era] = [afterFirst, sent];
+    }
+    expect(outcome['2.6']).toEqual([0, 0]);
+    expect(outcome.modern).toEqual([1, 2]);
+  });
+
   it('sends no data before the peer answers its OPEN, then as much as the answer grants', async () => {
     const rig = makeStack('modern', { sndbuf: 64 * KB });
     const swap = rig.stack.openSocket(rig.conn, 2, { cls: 'swap' });
