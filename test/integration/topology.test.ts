@@ -59,6 +59,31 @@ describe('three processes over loopback', () => {
     expect(c.store.pages).toBeGreaterThan(0);
   });
 
+  it('GET /sockets shows the swap flow on both ends and the service sockets on A', async () => {
+    interface Flow {
+      established: boolean;
+      sndNxt: number;
+      rcvNxt: number;
+      sent: number;
+    }
+    const a = (await getJson(`http://${topo.a.ready.listen.http}/sockets`)) as {
+      cls: string;
+      flowId: number;
+      flow: Flow;
+    }[];
+    const swap = a.find((x) => x.cls === 'swap');
+    expect(swap?.flow.established).toBe(true);
+    expect(a.filter((x) => x.cls === 'service').length).toBe(4);
+    const c = (await getJson(`http://${topo.c.ready.listen.http}/sockets`)) as {
+      flows: (Flow & { flowId: number })[];
+    }[];
+    const cFlow = c.flatMap((x) => x.flows).find((f) => f.flowId === swap?.flowId);
+    expect(cFlow?.established).toBe(true);
+    // C has received A's requests and sent replies.
+    expect(cFlow?.rcvNxt).toBeGreaterThan(0);
+    expect(cFlow?.sent).toBeGreaterThan(0);
+  });
+
   it('C killed with SIGKILL and restarted on its store keeps every confirmed page', async () => {
     const before = (await getJson(aStatus())) as AStatus;
     const swapAddr = topo.c.ready.listen.swap as string;
