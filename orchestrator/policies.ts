@@ -55,21 +55,21 @@ export const POLICIES: readonly Policy[] = [
     name: 'mempool-kernel',
     seed: '000',
     summary:
-      "dm-crypt on swap; mempool_alloc in the kernel's order (allocator without reclaim, pool, full mask, wait)",
-    apply: () => ({ 'swap.dmcrypt': true, 'mempool.strategy': 'kernel' }),
+      "memalloc, plus dm-crypt on swap; mempool_alloc in the kernel's order (allocator without reclaim, pool, full mask, wait)",
+    apply: () => ({ ...memalloc, 'swap.dmcrypt': true, 'mempool.strategy': 'kernel' }),
   },
   {
     name: 'mempool-pool-first',
     seed: '000',
-    summary: 'dm-crypt on swap; the preallocated pool is used before the allocator',
-    apply: () => ({ 'swap.dmcrypt': true, 'mempool.strategy': 'pool-first' }),
+    summary: 'memalloc, plus dm-crypt on swap; the preallocated pool is used before the allocator',
+    apply: () => ({ ...memalloc, 'swap.dmcrypt': true, 'mempool.strategy': 'pool-first' }),
   },
   {
     name: 'mempool-allocator-reclaim',
     seed: '000',
     summary:
-      'dm-crypt on swap; the allocator with direct reclaim first (can throttle the writeout path)',
-    apply: () => ({ 'swap.dmcrypt': true, 'mempool.strategy': 'allocator-reclaim' }),
+      'memalloc, plus dm-crypt on swap; the allocator with direct reclaim first (can throttle the writeout path)',
+    apply: () => ({ ...memalloc, 'swap.dmcrypt': true, 'mempool.strategy': 'allocator-reclaim' }),
   },
   {
     name: 'nofail',
