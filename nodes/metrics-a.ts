@@ -163,6 +163,13 @@ export function registerAMetrics(registry: Registry, src: AMetricsSources): Hist
     [],
     (set) => set({}, s.directReclaimThrottled),
   );
+  counterFn(
+    registry,
+    'swapnet_recursive_reclaim_pages_total',
+    'Clean pages freed by recursive reclaim (a reserve user found the reserve empty)',
+    [],
+    (set) => set({}, s.recursiveReclaimPages),
+  );
   counterFn(registry, 'swapnet_direct_reclaim_total', 'Direct reclaim calls', [], (set) =>
     set({}, s.directReclaimCalls),
   );

@@ -14,6 +14,10 @@ export class MemStats {
   reclaimThrottleWaits = 0;
   /** Clean file pages freed by reclaim. */
   cleanPagesReclaimed = 0;
+  /** Recursive reclaim calls (vm.recursiveReclaim: a reserve user found the reserve empty). */
+  recursiveReclaimCalls = 0;
+  /** Clean pages those calls freed. */
+  recursiveReclaimPages = 0;
   /** Slow-path retry rounds (direct reclaim, OOM, NOFAIL loops). */
   allocRetries = 0;
   /** Allocations that returned no page. */

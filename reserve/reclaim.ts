@@ -117,7 +117,10 @@ export class Reclaimer {
    * starting writeout, for an allocation in the writeout path. Never sleeps.
    */
   reclaimCleanOnly(pages: number): number {
-    return this.files.reclaimClean(null, Math.max(pages, SWAP_CLUSTER_MAX));
+    this.stats.recursiveReclaimCalls++;
+    const freed = this.files.reclaimClean(null, Math.max(pages, SWAP_CLUSTER_MAX));
+    this.stats.recursiveReclaimPages += freed;
+    return freed;
   }
 
   /**

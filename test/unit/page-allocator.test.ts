@@ -218,3 +218,66 @@ describe('fast path and slow path', () => {
     expect(model.stats.oomSkippedNoFs).toBeGreaterThan(0);
   });
 });
+
+describe('recursive reclaim (vm.recursiveReclaim, seed 004)', () => {
+  /** A PF_MEMALLOC task, the reserve emptied, `clean` pages of clean page cache. */
+  async function atEmptyReserve(recursiveReclaim: boolean, clean: number) {
+    const t = makeModel({ recursiveReclaim });
+    const reader = t.model.spawnTask('reader');
+    await t.model.files.read(reader, clean);
+    const task = t.model.spawnTask('nbd0');
+    task.flags |= PF.MEMALLOC;
+    setFree(t.model, 0);
+    return { ...t, task };
+  }
+
+  it('a reserve user that finds the reserve empty frees clean pages (without writeout) and gets one', async () => {
+    const { model, task } = await atEmptyReserve(true, 100);
+    expect(model.allocator.tryAlloc(request(task, GFP.NOIO))).toEqual({
+      ok: true,
+      pfmemalloc: true,
+    });
+    // SWAP_CLUSTER_MAX clean pages freed at once; nothing was written out.
+    expect(model.stats.recursiveReclaimCalls).toBe(1);
+    expect(model.stats.recursiveReclaimPages).toBe(32);
+    expect(model.zone.pages('file_clean')).toBe(68);
+    expect(model.stats.writeoutIssued).toBe(0);
+    model.checkInvariants();
+  });
+
+  it('works only if there are clean pages: without them the reserve user still fails', async () => {
+    const { model, task } = await atEmptyReserve(true, 0);
+    expect(model.allocator.tryAlloc(request(task, GFP.NOIO))).toEqual({
+      ok: false,
+      reason: 'reserve-empty',
+    });
+    expect(model.stats.recursiveReclaimCalls).toBe(1);
+    expect(model.stats.recursiveReclaimPages).toBe(0);
+  });
+
+  it('is never tried while the reserve has pages, nor without the knob', async () => {
+    const withReserve = await atEmptyReserve(true, 100);
+    setFree(withReserve.model, 5);
+    expect(withReserve.model.allocator.tryAlloc(request(withReserve.task, GFP.NOIO))?.ok).toBe(
+      true,
+    );
+    expect(withReserve.model.stats.recursiveReclaimCalls).toBe(0);
+    const off = await atEmptyReserve(false, 100);
+    expect(off.model.allocator.tryAlloc(request(off.task, GFP.NOIO))?.ok).toBe(false);
+    expect(off.model.stats.recursiveReclaimCalls).toBe(0);
+    expect(off.model.zone.pages('file_clean')).toBe(100);
+  });
+
+  it('does nothing for a GFP_ATOMIC receive below its floor (no reserve access, no recursion)', async () => {
+    const { model } = await atEmptyReserve(true, 100);
+    setFree(model, 150);
+    const interrupted = model.spawnTask('service');
+    const r = model.allocator.tryAlloc({
+      gfp: GFP.ATOMIC,
+      ctx: { exec: 'softirq', task: interrupted },
+      use: 'skb',
+    });
+    expect(r?.ok ?? false).toBe(false);
+    expect(model.stats.recursiveReclaimCalls).toBe(0);
+  });
+});
