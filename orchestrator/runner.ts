@@ -38,6 +38,7 @@ export interface AStatusView {
     nofailRetries: number;
     directReclaimThrottled: number;
     kswapdWakeups: number;
+    [counter: string]: number;
   };
   workloads: { serviceMessages: number; hogTouches: number };
   memcgs: { name: string; usage: number; high: number | null; max: number | null; peak: number }[];
@@ -121,6 +122,8 @@ export interface RunRecord {
   readonly stallWindowSeconds: number;
   /** Writeout latency before the first fault (absent in records of older versions). */
   readonly steadyLatency?: SteadyLatency;
+  /** Machine A's model counters at the last sample (MemStats: reclaim, reserve, OOM...). */
+  readonly finalStats?: Readonly<Record<string, number>>;
 }
 
 export interface RunOptions {
@@ -440,5 +443,6 @@ export async function runPlan(plan: RunPlan, opts: RunOptions = {}): Promise<Run
     knobs,
     stallWindowSeconds: plan.scenario.stallWindowSeconds,
     steadyLatency: steadyWriteLatency(timeline, floodAt, firstFaultAt ?? now()),
+    ...(s ? { finalStats: { ...s.stats } } : {}),
   };
 }
