@@ -302,6 +302,9 @@ export async function startA(rt: NodeRuntime): Promise<RunningNode> {
           sizePages: model.reserve.sizePages(),
           usedPages: model.zone.reserveUsed,
           peakUsedPages: model.zone.reservePeak,
+          // The dynamic pool: pages it holds now and its emergencies so far.
+          cachedPages: model.emergency?.cached ?? null,
+          emergencies: model.emergency?.emergencies ?? null,
         },
         kswapdFailures: model.kswapd.failures,
       },

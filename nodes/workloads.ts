@@ -56,6 +56,7 @@ export interface HogOptions {
  * the swap-over-NBD series, reading anonymous mappings larger than RAM in a loop. The
  * first pass initialises the memory as fast as it can; then each task touches
  * `pagesPerBatch` pages per `batchIntervalMs` of model time (a steady swapping rate).
+ * Stopping the hog ends its tasks, which frees their memory and swap.
  */
 export function startHog(
   model: MemoryModel,
@@ -89,6 +90,9 @@ export function startHog(
         }
         interval = opts.batchIntervalMs;
       }
+      // The process exits: its memory goes back (exit_mmap), pages in flight when
+      // their I/O ends. A task asleep in D state exits only once it wakes.
+      model.anon.reap(task);
       task.setActivity('exited', scheduler.now());
     })();
   }

@@ -17,7 +17,14 @@ export interface AStatusView {
   memory: {
     pages: Record<string, number>;
     watermarks: { min: number; low: number; high: number };
-    reserve: { strategy: string; sizePages: number; usedPages: number; peakUsedPages: number };
+    reserve: {
+      strategy: string;
+      sizePages: number;
+      usedPages: number;
+      peakUsedPages: number;
+      /** The dynamic pool's pages now (null with the static reserve). */
+      cachedPages?: number | null;
+    };
   };
   swap: {
     connected: boolean;
@@ -53,6 +60,8 @@ export interface TimelinePoint {
   readonly reserveUsed: number;
   /** The reserve's size now (the dynamic pool's target grows and shrinks). */
   readonly reserveSize: number;
+  /** Pages the dynamic pool holds now (null with the static reserve). */
+  readonly reserveCached: number | null;
   readonly issued: number;
   readonly completed: number;
   readonly pending: number;
@@ -167,6 +176,7 @@ function toPoint(t: number, s: AStatusView): TimelinePoint {
     watermarks: s.memory.watermarks,
     reserveUsed: s.memory.reserve.usedPages,
     reserveSize: s.memory.reserve.sizePages,
+    reserveCached: s.memory.reserve.cachedPages ?? null,
     issued: s.swap.issued,
     completed: s.swap.completed,
     pending: s.swap.pending,

@@ -36,6 +36,7 @@ export function fakePoint(t: number, recovers: boolean): TimelinePoint {
     watermarks: { min: 512, low: 640, high: 768 },
     reserveUsed: stalled ? 8 : 0,
     reserveSize: 512,
+    reserveCached: null,
     issued: completed + (stalled ? 126 : 40),
     completed,
     pending: stalled ? 126 : 40,
