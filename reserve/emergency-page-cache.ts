@@ -4,8 +4,8 @@
 // __GFP_NOMEMALLOC | __GFP_NOWARN) each time a reserve user takes a page or finds the
 // cache empty; a refill stops at its first failure. An empty cache is an emergency:
 // the cache grows for the near future and shrinks back later. When the shrinker asks
-// for memory, the cache is drained and the next refill waits 5000 ms, then tops the
-// cache up to one page.
+// what it holds (every global reclaim pass), the next refill waits 5000 ms and takes
+// one page; when reclaim has scanned enough to call its scan, the cache is drained.
 import type { Scheduler, Timer } from './clock.ts';
 import { invariant } from './errors.ts';
 import type { EventSink } from './events.ts';
@@ -112,11 +112,22 @@ export class EmergencyPageCache implements ReserveStrategy {
     if (n - keep > 0) this.zone.give(n - keep, from, true);
   }
 
+  readonly seeks = 2;
+
   /**
-   * The shrinker (kfree_rcu_shrink_count/scan): drains the cache back to the zone and
-   * sets the refill back-off. Any context, never sleeps. Returns pages freed.
+   * kfree_rcu_shrink_count: what the cache holds. Being asked is enough to set the
+   * refill back-off (the next refill waits 5000 ms and takes one page).
    */
-  scan(): number {
+  count(): number {
+    this.backoff = true;
+    return this.cached;
+  }
+
+  /**
+   * kfree_rcu_shrink_scan: drains the whole cache back to the zone (drain_page_cache)
+   * whatever `n` asks for. Any context, never sleeps. Returns pages freed.
+   */
+  scan(_n = Infinity): number {
     const freed = this.cached;
     if (freed > 0) {
       this.zone.give(freed, 'kernel', false);
@@ -153,13 +164,14 @@ export class EmergencyPageCache implements ReserveStrategy {
 
   /**
    * fill_page_cache_func: the refill work item, in the worker's clean context. Tops the
-   * cache up to its target, or to one page while backing off; stops at the first
+   * cache up to its target, or adds one page while backing off; stops at the first
    * failure. Clears the back-off when done (even if its own reclaim set it again).
    */
   private async refill(): Promise<void> {
     const allocator = this.allocator;
     try {
-      const want = this.backoff ? Math.min(1, this.target) : this.target;
+      // Backing off: one page more (fill_page_cache_func's nr_pages = 1); else up to target.
+      const want = this.backoff ? Math.min(this.cached + 1, this.target) : this.target;
       const req = {
         gfp: REFILL_GFP,
         ctx: { exec: 'task', task: this.worker },

@@ -46,8 +46,43 @@ export function memallocRetryWaitMs(gfp: GfpMask): number {
 
 /** A shrinker: something outside the LRUs that gives memory back under pressure. */
 export interface Shrinker {
-  /** Frees what it can; returns pages freed. */
-  scan(): number;
+  /** count_objects: pages it could free now (may have side effects, as kfree_rcu's does). */
+  count(): number;
+  /** scan_objects: frees up to `n` pages; returns pages freed. */
+  scan(n: number): number;
+  /** What an object costs to recreate (DEFAULT_SEEKS is 2). */
+  readonly seeks: number;
+}
+
+/** SHRINK_BATCH: objects a shrinker is asked to scan at a time. */
+const SHRINK_BATCH = 128;
+
+/**
+ * do_shrink_slab in its proportional form (4.x, before reclaim priorities drove it): a
+ * shrinker's scan work grows with the share of the LRU pages this pass scanned, is
+ * carried over between passes (nr_deferred), and runs in batches once it reaches a
+ * batch or everything the shrinker holds. Returns pages freed.
+ */
+export function shrinkSlab(
+  shrinker: Shrinker,
+  state: { deferred: number },
+  scanned: number,
+  lruPages: number,
+): number {
+  const freeable = shrinker.count();
+  if (freeable <= 0) return 0;
+  const delta = ((4 * scanned) / shrinker.seeks) * (freeable / (lruPages + 1));
+  let total = Math.min(state.deferred + delta, 2 * freeable);
+  let freed = 0;
+  while (total >= SHRINK_BATCH || total >= freeable) {
+    const n = Math.min(SHRINK_BATCH, Math.ceil(total));
+    const got = shrinker.scan(n);
+    total -= n;
+    freed += got;
+    if (got === 0) break;
+  }
+  state.deferred = Math.max(0, total);
+  return freed;
 }
 
 export interface DirectReclaimThrottle {
@@ -62,7 +97,7 @@ export class Reclaimer {
   private throttledWritten = 0;
   /** nr_reclaim_start: throttledWritten when the first current sleeper arrived. */
   private reclaimStart = 0;
-  private readonly shrinkers: Shrinker[] = [];
+  private readonly shrinkers: { shrinker: Shrinker; deferred: number }[] = [];
   /** Called when reclaim made progress (resets kswapd's failure count). */
   onProgress: () => void = () => {};
 
@@ -80,7 +115,7 @@ export class Reclaimer {
 
   /** Registers a shrinker, called on every global reclaim pass. */
   addShrinker(shrinker: Shrinker): void {
-    this.shrinkers.push(shrinker);
+    this.shrinkers.push({ shrinker, deferred: 0 });
   }
 
   /** Pages freed by reclaim so far (clean pages plus completed writeouts). */
@@ -95,7 +130,11 @@ export class Reclaimer {
    */
   async shrink(sc: ScanControl): Promise<number> {
     const start = this.freedTotal;
-    if (!sc.memcg) for (const s of this.shrinkers) s.scan();
+    if (!sc.memcg) {
+      // shrink_slab: the pass scans at least its target of LRU pages.
+      const lru = this.zone.pages('anon') + this.zone.pages('file_clean');
+      for (const s of this.shrinkers) shrinkSlab(s.shrinker, s, sc.nrToReclaim, lru);
+    }
     const fromFile = this.files.reclaimClean(sc.memcg, sc.nrToReclaim);
     // shrink_folio_list: an anon page needs __GFP_IO to be added to swap.
     if (fromFile < sc.nrToReclaim && sc.gfp & __GFP.IO) {

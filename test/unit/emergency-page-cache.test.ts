@@ -6,6 +6,7 @@ import { describe, expect, it, vi } from 'vitest';
 import type { EmergencyPageCache } from '../../reserve/emergency-page-cache.ts';
 import { __GFP, GFP, gfpOr, type ExecContext, type GfpMask } from '../../reserve/gfp.ts';
 import type { MemoryModel } from '../../reserve/memory-model.ts';
+import { shrinkSlab } from '../../reserve/reclaim.ts';
 import type { AllocRequest } from '../../reserve/page-allocator.ts';
 import { PF, type Task } from '../../reserve/task.ts';
 import { makeModel, setFree } from '../helpers/model.ts';
@@ -327,5 +328,72 @@ describe('the shrinker drains the cache; refills then back off', () => {
     await sched.runFor(0);
     expect(cache.cached).toBe(BASE);
     expect(sched.now()).toBe(at);
+  });
+});
+
+describe('shrink_slab (proportional, as before 4.16)', () => {
+  function fakeShrinker(objects: number) {
+    const calls: number[] = [];
+    let held = objects;
+    let counted = 0;
+    return {
+      calls,
+      get held() {
+        return held;
+      },
+      get counted() {
+        return counted;
+      },
+      seeks: 2,
+      count: () => {
+        counted++;
+        return held;
+      },
+      scan: (n: number) => {
+        calls.push(n);
+        const k = Math.min(n, held);
+        held -= k;
+        return k;
+      },
+    };
+  }
+
+  it('asks every pass but scans 5 pages only after about 1024 passes of 32 over 65536 LRU pages', () => {
+    const s = fakeShrinker(5);
+    const state = { deferred: 0 };
+    let passes = 0;
+    while (s.calls.length === 0 && passes < 5000) {
+      shrinkSlab(s, state, 32, 65_535);
+      passes++;
+    }
+    // delta per pass = 4 * 32 / 2 * 5 / 65536 ~ 0.0049: 5 objects' worth after 1024 passes.
+    expect(passes).toBe(1024);
+    expect(s.counted).toBe(1024);
+    expect(s.held).toBe(0);
+  });
+
+  it('scans a big cache in batches of 128, never more than twice what it holds per pass', () => {
+    const s = fakeShrinker(1000);
+    const state = { deferred: 0 };
+    // Scanning the whole LRU asks for 4/seeks = twice the objects, capped at 2 x 1000.
+    expect(shrinkSlab(s, state, 65_535, 65_535)).toBe(1000);
+    expect(s.calls.slice(0, 7)).toEqual([128, 128, 128, 128, 128, 128, 128]);
+  });
+
+  it('the emergency cache: count() sets the refill back-off, scan() drains everything', async () => {
+    const { model, sched, cache, memalloc } = dynamicModel();
+    await sched.runFor(0);
+    expect(cache.count()).toBe(BASE);
+    expect(cache.cached).toBe(BASE);
+    // Take one page: the refill worker now waits out the back-off set by count().
+    setFree(model, 100);
+    expect(memallocAlloc(model, memalloc)?.ok).toBe(true);
+    setFree(model, 60_000);
+    await sched.runFor(BACKOFF_MS - 1);
+    expect(cache.cached).toBe(BASE - 1);
+    await sched.runFor(1);
+    expect(cache.cached).toBe(BASE);
+    expect(cache.scan(1)).toBe(BASE);
+    expect(cache.cached).toBe(0);
   });
 });
