@@ -50,7 +50,6 @@ export class Connection {
   private corked = false;
   private out = new Uint8Array(0);
   private outLength = 0;
-  private backedUp = false;
   private flushPending = false;
   private ended = false;
   /** Frames decoded on this connection. */
@@ -88,10 +87,11 @@ export class Connection {
       const size = encodedSize(fields.payload?.length ?? 0);
       this.ensureOut(size);
       this.outLength += encodeFrameInto(fields, this.out, this.outLength);
-      return !this.backedUp;
+      // The link's state now, not the last write's answer: a drain may have come since,
+      // and a sender told "backed up" waits for a drain that would then never come.
+      return !this.link.backedUp;
     }
-    this.backedUp = !this.link.write(encodeFrame(fields));
-    return !this.backedUp;
+    return this.link.write(encodeFrame(fields));
   }
 
   /** Closes the link with a reason. */
@@ -129,7 +129,7 @@ export class Connection {
     }
     const bytes = this.out.slice(0, this.outLength);
     this.outLength = 0;
-    this.backedUp = !this.link.write(bytes);
+    this.link.write(bytes);
   }
 
   private ensureOut(size: number): void {

@@ -8,6 +8,8 @@ export interface Link {
   /** Closes the link; the peer sees onClose. Idempotent. */
   close(reason?: string): void;
   readonly closed: boolean;
+  /** True from a write() that returned false until the onDrain that follows it. */
+  readonly backedUp: boolean;
   /** Bytes arrived (any split: the owner decodes). */
   onData: (chunk: Uint8Array) => void;
   /** The link accepts writes again after write() returned false. */

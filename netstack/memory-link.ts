@@ -15,6 +15,7 @@ export interface MemoryLinkOptions {
 class MemoryEnd implements Link {
   peer: MemoryEnd | undefined;
   closed = false;
+  readonly backedUp = false;
   onData: (chunk: Uint8Array) => void = noop;
   onDrain: () => void = noop;
   onClose: (reason: string) => void = noop;

@@ -35,6 +35,10 @@ export class TcpLink implements Link {
     return this.ended || this.socket.destroyed;
   }
 
+  get backedUp(): boolean {
+    return this.socket.writableNeedDrain;
+  }
+
   write(bytes: Uint8Array): boolean {
     if (this.closed) return false;
     this.bytesOut += bytes.length;

@@ -100,6 +100,9 @@ async function throughA(stream: Uint8Array, expected: number): Promise<number> {
       const link = {
         label: 'bench',
         closed: false,
+        get backedUp() {
+          return socket.writableNeedDrain;
+        },
         onData: (_c: Uint8Array) => {},
         onDrain: () => {},
         onClose: (_r: string) => {},
