@@ -170,7 +170,10 @@ describe('swapnet fault: bad usage exits 2 naming the flag', () => {
       ['fault', 'partition', '--target', 'c', '--mode', 'frob'],
       /--mode: "frob" is not a fault mode \(stall, blackhole, reset, pause, loss, delay, netns\)/,
     );
-    await usageError(['fault', 'partition', '--target', 'c', '--mode', 'netns'], /no running topology/);
+    await usageError(
+      ['fault', 'partition', '--target', 'c', '--mode', 'netns'],
+      /no running topology/,
+    );
   });
 
   it('with a duration that is not one', async () => {
