@@ -11,7 +11,6 @@ import type { EraKnobs } from './era.ts';
 import { DELACK_MS, type RtoOptions } from './flow.ts';
 import { FRAME_TYPE, type Frame, type FrameFields } from './frame.ts';
 import { ReceivePath } from './receive-path.ts';
-import { freeSkbPages } from './skb.ts';
 import { RxCounters, type SocketClass } from './socket-class.ts';
 import { TcpMem } from './tcp-mem.ts';
 
@@ -141,9 +140,9 @@ export class AStack {
       }
       // The SYN costs an skb like any frame, judged against the listening socket.
       const listener = { cls: conn.acceptClass, memalloc: false, closed: false };
-      const held = this.rxPath.admit(frame, listener);
-      if (!held) return;
-      freeSkbPages(this.model.allocator, held);
+      const pfPages = this.rxPath.admit(frame, listener);
+      if (pfPages < 0) return;
+      this.rxPath.release(frame, pfPages);
       socket = this.makeSocket(conn, frame.flowId, conn.acceptClass);
       socket.flow.onPeerAck(frame);
       socket.flow.requestAck();

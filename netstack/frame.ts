@@ -13,7 +13,7 @@
 //  24  u32  payload length
 //  28  ...  payload
 //   .  u32  CRC-32 of bytes 4 .. end of payload
-import { crc32 } from 'node:zlib';
+import { crc32Range } from './crc32.ts';
 
 export const FRAME_VERSION = 1;
 /** Bytes before the payload, length field included. */
@@ -105,7 +105,7 @@ export function encodeFrameInto(fields: FrameFields, out: Uint8Array, offset: nu
   writeU32(out, offset + 24, payload.length);
   out.set(payload, offset + FRAME_HEADER_BYTES);
   const end = offset + FRAME_HEADER_BYTES + payload.length;
-  writeU32(out, end, crc32(out.subarray(offset + 4, end)));
+  writeU32(out, end, crc32Range(out, offset + 4, end));
   return end + 4 - offset;
 }
 
@@ -139,5 +139,5 @@ export function readU16(buf: Uint8Array, offset: number): number {
 
 /** CRC-32 of a byte range (the frame checksum). */
 export function checksum(bytes: Uint8Array): number {
-  return crc32(bytes) >>> 0;
+  return crc32Range(bytes, 0, bytes.length);
 }

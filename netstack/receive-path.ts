@@ -18,7 +18,7 @@ import type { AllocRequest } from '../reserve/page-allocator.ts';
 import type { EmuSocket, HeldSkb } from './emu-socket.ts';
 import type { EraKnobs } from './era.ts';
 import { FRAME_TYPE, type Frame } from './frame.ts';
-import { freeSkbPages, skbPages, skbTruesize, type SkbPages } from './skb.ts';
+import { skbPages, skbTruesize } from './skb.ts';
 import type { RxCounters, SocketClass } from './socket-class.ts';
 import type { TcpMem } from './tcp-mem.ts';
 
@@ -66,29 +66,36 @@ export class ReceivePath {
 
   /**
    * Steps 1 and 2 for a frame headed to `target` (a socket, or the listener for a SYN):
-   * the skb's pages, or undefined when the frame was dropped (and counted).
+   * how many of the skb's skbPages(payload) pages came from the reserve, or -1 when the
+   * frame was dropped (and counted). A number, not an object: this runs for every frame.
    */
-  admit(frame: Frame, target: DemuxTarget | undefined): SkbPages | undefined {
+  admit(frame: Frame, target: DemuxTarget | undefined): number {
     const cls: SocketClass = target?.cls ?? 'unknown';
     this.counters.packets[cls]++;
     // 1. The NIC allocates the skb, page by page (page frags).
-    const held = this.allocPages(skbPages(frame.payload.length));
-    if (!held) {
+    const pages = skbPages(frame.payload.length);
+    const pfPages = this.allocPages(pages);
+    if (pfPages < 0) {
       this.counters.drop('nomem', cls);
-      return undefined;
+      return -1;
     }
     // 2. Demux.
     if (!target || target.closed) {
-      freeSkbPages(this.model.allocator, held);
+      this.freePages(pages, pfPages);
       this.counters.drop('no_socket', cls);
-      return undefined;
+      return -1;
     }
-    if (held.pfPages > 0 && !target.memalloc) {
-      freeSkbPages(this.model.allocator, held);
+    if (pfPages > 0 && !target.memalloc) {
+      this.freePages(pages, pfPages);
       this.counters.drop('pfmemalloc', cls);
-      return undefined;
+      return -1;
     }
-    return held;
+    return pfPages;
+  }
+
+  /** Frees an admitted frame's pages (admit() returned `pfPages`). */
+  release(frame: Frame, pfPages: number): void {
+    this.freePages(skbPages(frame.payload.length), pfPages);
   }
 
   /**
@@ -96,26 +103,26 @@ export class ReceivePath {
    * any (looked up by the caller; used only from step 2 on).
    */
   receive(frame: Frame, socket: EmuSocket | undefined): RxOutcome {
-    const held = this.admit(frame, socket);
-    if (!held || !socket) return 'dropped';
+    const pfPages = this.admit(frame, socket);
+    if (pfPages < 0 || !socket) return 'dropped';
     const cls = socket.cls;
-    const pages = held.pages;
-    const pfmemalloc = held.pfPages > 0;
+    const length = frame.payload.length;
+    const pages = skbPages(length);
+    const pfmemalloc = pfPages > 0;
 
     // 3. TCP: acknowledgements first (tcp_ack), then the data (tcp_data_queue).
     socket.flow.onPeerAck(frame);
     if (frame.type !== FRAME_TYPE.DATA) {
-      freeSkbPages(this.model.allocator, held);
+      this.freePages(pages, pfPages);
       return 'consumed';
     }
-    const arrival = socket.flow.classify(frame.seq, frame.payload.length);
+    const arrival = socket.flow.classify(frame.seq, length);
     if (arrival !== 'in-order') {
-      freeSkbPages(this.model.allocator, held);
+      this.freePages(pages, pfPages);
       socket.flow.requestAck();
       this.counters.drop(arrival === 'duplicate' ? 'duplicate' : 'out_of_order', cls);
       return 'dropped';
     }
-    const truesize = skbTruesize(frame.payload.length);
     let charged = 0;
     if (pfmemalloc && socket.memalloc) {
       // sk_rmem_schedule always succeeds for a pfmemalloc skb on a memalloc socket.
@@ -123,14 +130,14 @@ export class ReceivePath {
       this.tcpMem.force(socket, pages);
       charged = pages;
     } else if (socket.rmemAlloc > socket.rcvbuf) {
-      freeSkbPages(this.model.allocator, held);
+      this.freePages(pages, pfPages);
       socket.flow.requestAck();
       this.counters.drop('rcvbuf', cls);
       return 'dropped';
     } else if (this.tcpMem.charge(socket, pages, 'recv')) {
       charged = pages;
     } else {
-      freeSkbPages(this.model.allocator, held);
+      this.freePages(pages, pfPages);
       socket.flow.requestAck();
       this.counters.drop('proto_mem', cls);
       return 'dropped';
@@ -140,9 +147,9 @@ export class ReceivePath {
     //    into its driver page: decoders never reuse a buffer once it is handed out.
     const skb: HeldSkb = {
       payload: frame.payload,
-      truesize,
+      truesize: skbTruesize(length),
       pages,
-      pfPages: held.pfPages,
+      pfPages,
       pfmemalloc,
       charged,
     };
@@ -151,19 +158,25 @@ export class ReceivePath {
     return 'queued';
   }
 
-  /** Allocates `pages` receive pages; all or nothing. */
-  private allocPages(pages: number): SkbPages | undefined {
+  /** Allocates `pages` receive pages, all or nothing: how many are pfmemalloc, or -1. */
+  private allocPages(pages: number): number {
     const req = this.rxGfp() === RX_GFP ? this.reqAtomic : this.reqMemalloc;
     const allocator = this.model.allocator;
     let pfPages = 0;
     for (let got = 0; got < pages; got++) {
       const r = allocator.tryAlloc(req);
       if (!r?.ok) {
-        freeSkbPages(allocator, { pages: got, pfPages });
-        return undefined;
+        this.freePages(got, pfPages);
+        return -1;
       }
       if (r.pfmemalloc) pfPages++;
     }
-    return { pages, pfPages };
+    return pfPages;
+  }
+
+  private freePages(pages: number, pfPages: number): void {
+    const allocator = this.model.allocator;
+    if (pages > pfPages) allocator.free(pages - pfPages, 'skb', false);
+    if (pfPages > 0) allocator.free(pfPages, 'skb', true);
   }
 }

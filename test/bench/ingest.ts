@@ -190,8 +190,8 @@ async function bare(stream: Uint8Array, expected: number): Promise<number> {
 
 export async function benchIngest(
   frameBytes = 1024,
-  count = 150_000,
-  rounds = 3,
+  count = 100_000,
+  rounds = 6,
 ): Promise<IngestResult> {
   const flows = 64;
   const stream = makeStream(count, frameBytes, flows);

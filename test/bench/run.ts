@@ -2,13 +2,20 @@
 // prints figures measured in one run (ratios, never a pass/fail on wall-clock time).
 import { parseArgs } from 'node:util';
 import { benchAllocator } from './allocator.ts';
+import { benchConnections } from './connections.ts';
 import { benchIngest } from './ingest.ts';
+import { benchScenario } from './scenario.ts';
 
 type Bench = () => Promise<Record<string, unknown>> | Record<string, unknown>;
+
+/** Progress and detail go to stderr; stdout carries only the figures. */
+const note = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
 
 const BENCHES: Readonly<Record<string, Bench>> = {
   ingest: async () => ({ ...(await benchIngest()) }),
   allocator: () => ({ ...benchAllocator() }),
+  connections: async () => ({ ...(await benchConnections(1000, 10, note)) }),
+  scenario: async () => ({ ...(await benchScenario('partition-c', 'vanilla', note)) }),
 };
 
 const USAGE = `usage: npm run bench -- [--only NAME[,NAME]] [--json]

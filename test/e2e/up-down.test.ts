@@ -3,8 +3,10 @@
 // the CLI's own /metrics); `fault partition --target c --mode stall` stalls C (A's
 // writeout stops completing, the CLI's swapnet_fault_active shows it) and `fault heal`
 // clears it; Ctrl-C stops everything and exits 0. A CLI killed with SIGKILL leaves its
-// topology recorded, and `swapnet down` then leaves no process and no file behind.
+// topology recorded, and `swapnet down` then leaves no process, no file and no listening
+// port behind.
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -78,6 +80,20 @@ async function answers(url: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** Whether something accepts TCP connections at `address` (host:port). */
+function listening(address: string): Promise<boolean> {
+  const m = /^(.+):(\d+)$/.exec(address);
+  if (!m) throw new Error(`not a host:port: ${address}`);
+  return new Promise((resolve) => {
+    const s = net.connect({ host: m[1], port: Number(m[2]) });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
 }
 
 /** Starts `swapnet up --json` and resolves with its ready line once it is printed. */
@@ -157,6 +173,13 @@ describe('swapnet up, fault, heal, Ctrl-C', () => {
       ).toBe(true);
     }
     expect(await faultActive()).toBe(0);
+    // The CLI's own port is read-only: it takes no control request, token or not.
+    const post = await fetch(orchestratorMetrics.replace(/\/metrics$/, '/control/fault'), {
+      method: 'POST',
+      body: '{"mode":"stall"}',
+      signal: AbortSignal.timeout(5000),
+    });
+    expect(post.status).toBe(404);
   });
 
   it('fault partition --target c --mode stall stalls C: writeout stops completing, the fault shows', async () => {
@@ -252,13 +275,22 @@ describe('swapnet down', () => {
     expect(existsSync(state.workDir)).toBe(false);
   });
 
-  it('after the CLI was killed (SIGKILL): no node process, no state file, no targets file', async () => {
+  it('after the CLI was killed (SIGKILL): no node process, no listening port, no state file, no targets file', async () => {
     const targetsFile = join(WORK, 'killed-targets.json');
-    const { cli } = await up(targetsFile);
+    const { cli, ready } = await up(targetsFile);
     const state = recordedState();
     const pids = state.nodes.map((n) => n.pid);
     expect(pids).toHaveLength(3);
     expect(existsSync(targetsFile)).toBe(true);
+    // Every port the topology listens on: each node's, and the CLI's own /metrics.
+    const ports = [
+      ...Object.values(ready.nodes).flatMap((n) => Object.values(n.listen)),
+      ...(JSON.parse(readFileSync(targetsFile, 'utf8')) as { targets: string[] }[]).flatMap(
+        (g) => g.targets,
+      ),
+    ];
+    expect(ports.length).toBeGreaterThanOrEqual(6);
+    for (const p of ports) expect(await listening(p), p).toBe(true);
 
     cli.child.kill('SIGKILL');
     const exit = await cli.exited;
@@ -282,6 +314,9 @@ describe('swapnet down', () => {
     expect(readdirSync(STATE_DIR)).toEqual([]);
     expect(existsSync(targetsFile)).toBe(false);
     expect(existsSync(state.workDir)).toBe(false);
+
+    // ... and no port is left listening.
+    for (const p of ports) expect(await listening(p), p).toBe(false);
 
     // Nothing is recorded any more.
     const again = await runCliProcess(['down', '--json'], ENV, 30_000);
