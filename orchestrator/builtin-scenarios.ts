@@ -72,6 +72,19 @@ export const BUILTIN_SCENARIOS = [
     stallWindowSeconds: 10,
   },
   {
+    name: 'memalloc-dynamic',
+    description:
+      "Seed 001's dynamic pool: a short partition with 20 s after the heal, time enough for an emergency-grown pool to shrink back (10 s after the last emergency). Compare memalloc and memalloc-dynamic: watch the pool's size and held pages.",
+    knobs: { ...BASE_KNOBS },
+    timeline: [
+      ...START,
+      { at: FAULT_AT, do: 'fault', target: 'c' },
+      { at: FAULT_AT + 4, do: 'heal', target: 'c' },
+      { at: FAULT_AT + 24, do: 'end' },
+    ],
+    stallWindowSeconds: 10,
+  },
+  {
     name: 'long-partition',
     description:
       "Mel Gorman's open question: the wire unplugged for a long time (60 s), then plugged back.",

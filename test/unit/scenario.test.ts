@@ -59,6 +59,7 @@ describe('built-in scenarios', () => {
       'partition-c',
       'partition-c-clean',
       'quiet-partition',
+      'memalloc-dynamic',
       'long-partition',
       'flapping',
       'c-restart',
