@@ -3,7 +3,9 @@
 // headers where HTTP is expected, frames sent one byte at a time and abandoned, and a
 // peer that says nothing. On every listening port of every node, each input is refused
 // with the right counter moved by exactly one, the node stays healthy, and the topology
-// keeps working. Waits on socket events and log lines, never on sleeps.
+// keeps working. Peers that hold a connection open without a whole HELLO (silent, or a
+// HELLO's first bytes) are closed at the HELLO deadline and each counted once. Waits on
+// socket events and log lines, never on sleeps.
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FrameDecoder } from '../../netstack/frame-decoder.ts';
@@ -363,6 +365,25 @@ describe.each(FRAME_PORTS)('frame port $port of node $name', ({ name, port, role
     await hostile(name, port, async () => {}, { [connections('refused-hello-timeout')]: 1 });
     // Timers never fire early; allow for the two processes' clocks being read apart.
     expect(Date.now() - started).toBeGreaterThanOrEqual(HELLO_TIMEOUT_MS - 50);
+  });
+
+  it('peers that hold their connection open without a whole HELLO: each timed out and counted once', async () => {
+    // Four silent, four that send a HELLO's first bytes and stop, all at once, none
+    // ending its side: only the node's HELLO deadline closes them.
+    const n = node(name);
+    const before = await edgeCounters(n);
+    const frame = hello(role);
+    const held = await Promise.all(
+      Array.from({ length: 8 }, async (_, i) => {
+        const p = await RawPeer.connect(n.ready.listen[port]);
+        if (i % 2 === 1) expect(await p.writeBytewise(frame.subarray(0, 7))).toBe(7);
+        return p;
+      }),
+    );
+    await Promise.all(held.map((p, i) => p.waitClosed(`${name} ${port} held peer ${i}`)));
+    expect(await movedSince(n, before)).toEqual({ [connections('refused-hello-timeout')]: 8 });
+    const health = await httpGet(n, '/healthz');
+    expect(health.status, `${name} /healthz: ${health.body}`).toBe(200);
   });
 });
 
