@@ -41,6 +41,7 @@ export interface AStatusView {
   tcpMem: { allocated: number; limits: [number, number, number] };
   stats: {
     oomKills: number;
+    swapInErrors: number;
     allocRetries: number;
     nofailRetries: number;
     directReclaimThrottled: number;
@@ -164,6 +165,7 @@ function toSample(t: number, s: AStatusView): Sample {
     pending: s.swap.pending,
     pagesVerified: s.swap.pagesVerified,
     integrityErrors: s.swap.integrityErrors,
+    swapInErrors: s.stats.swapInErrors,
     oomKills: s.stats.oomKills,
     retries: s.stats.allocRetries + s.stats.nofailRetries,
   };

@@ -19,6 +19,8 @@ export interface Sample {
   readonly pending: number;
   readonly pagesVerified: number;
   readonly integrityErrors: number;
+  /** Swap-ins C could not serve (a page it had confirmed and then did not have). */
+  readonly swapInErrors: number;
   readonly oomKills: number;
   /** Slow-path retries plus NOFAIL retries (allocation loops). */
   readonly retries: number;
@@ -63,12 +65,14 @@ export function decideVerdict(input: VerdictInput): VerdictResult {
     }
   }
 
-  if (last.integrityErrors > 0) {
-    return {
-      verdict: 'data-loss',
-      recoverySeconds,
-      reason: `${last.integrityErrors} page(s) came back wrong from swap`,
-    };
+  if (last.integrityErrors > 0 || last.swapInErrors > 0) {
+    const what = [
+      last.integrityErrors > 0 ? `${last.integrityErrors} page(s) came back wrong from swap` : '',
+      last.swapInErrors > 0
+        ? `${last.swapInErrors} swap-in(s) failed (C did not serve the page)`
+        : '',
+    ];
+    return { verdict: 'data-loss', recoverySeconds, reason: what.filter(Boolean).join('; ') };
   }
   if (last.oomKills > 0) {
     return {

@@ -28,6 +28,7 @@ function status(drops: Record<string, Record<string, number>> = {}): AStatusView
     tcpMem: { allocated: 0, limits: [3036, 4048, 6072] },
     stats: {
       oomKills: 0,
+      swapInErrors: 0,
       allocRetries: 0,
       nofailRetries: 0,
       directReclaimThrottled: 0,

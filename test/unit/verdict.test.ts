@@ -12,6 +12,7 @@ function sample(t: number, s: Partial<Omit<Sample, 't'>> = {}): Sample {
     pending: 0,
     pagesVerified: 0,
     integrityErrors: 0,
+    swapInErrors: 0,
     oomKills: 0,
     retries: 0,
     ...s,
@@ -301,6 +302,18 @@ describe('decideVerdict: oom and data-loss, and the precedence of the rules', ()
     const r = decideVerdict(input(samples));
     expect(r.verdict).toBe('data-loss');
     expect(r.reason).toMatch(/1 page\(s\) came back wrong/);
+  });
+
+  it('is data-loss when a swap-in failed: C did not serve a page it had confirmed', () => {
+    const samples = series(0, 40, 1, (t) => ({
+      issued: 10 * t,
+      completed: 10 * t,
+      pagesVerified: 5 * t,
+      swapInErrors: t >= 39 ? 2 : 0,
+    }));
+    const r = decideVerdict(input(samples));
+    expect(r.verdict).toBe('data-loss');
+    expect(r.reason).toMatch(/2 swap-in\(s\) failed/);
   });
 
   it('data-loss beats oom', () => {
