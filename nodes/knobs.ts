@@ -116,12 +116,17 @@ export const KNOB_SPECS = {
   'service.nofail': [
     z.boolean(),
     false,
-    'the service allocates per message with __GFP_NOFAIL without __GFP_FS (seed 003)',
+    'per message the service allocates GFP_NOIO | __GFP_NOFAIL (no __GFP_FS, no swap IO; seed 003)',
   ],
   'service.kmemPagesPerMessage': [
     int(0, 1024),
     0,
     'kernel memory the service allocates per message (charged to its memcg)',
+  ],
+  'service.kmemHoldMs': [
+    int(1, 600_000),
+    1000,
+    "how long a message's kernel memory and NOFAIL allocation live (freed a while after use)",
   ],
   'memcg.service': [z.boolean(), false, 'put the service in a memory cgroup'],
   'memcg.highMiB': [nullableInt(1, 1 << 22), null, "the service cgroup's memory.high (null: max)"],

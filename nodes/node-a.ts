@@ -200,7 +200,7 @@ export async function startA(rt: NodeRuntime): Promise<RunningNode> {
       allocPagesPerMessage: k['service.allocPagesPerMessage'],
       nofail: k['service.nofail'],
       kmemPagesPerMessage: k['service.kmemPagesPerMessage'],
-      kmemKeepMessages: 256,
+      kmemHoldMs: k['service.kmemHoldMs'],
     },
     createRng(args.seed),
     workloads,

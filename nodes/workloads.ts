@@ -4,7 +4,7 @@
 // filling clean page cache. Each is a model task loop in model time.
 import type { EmuSocket } from '../netstack/emu-socket.ts';
 import { sleep, type Scheduler } from '../reserve/clock.ts';
-import { __GFP, GFP, gfpOr, gfpWithout } from '../reserve/gfp.ts';
+import { __GFP, GFP, gfpOr } from '../reserve/gfp.ts';
 import type { MemoryModel } from '../reserve/memory-model.ts';
 import type { Rng } from '../reserve/rng.ts';
 import type { Task } from '../reserve/task.ts';
@@ -113,12 +113,12 @@ export interface ServiceOptions {
   readonly coldTouchRatio: number;
   /** Pages allocated (GFP_KERNEL) and freed per message: a response buffer. */
   readonly allocPagesPerMessage: number;
-  /** Per message, a kernel allocation with __GFP_NOFAIL and without __GFP_FS (seed 003). */
+  /** Per message, a GFP_NOIO | __GFP_NOFAIL kernel allocation (seed 003). */
   readonly nofail: boolean;
   /** Kernel memory allocated per message and kept for a while (charged to the memcg). */
   readonly kmemPagesPerMessage: number;
-  /** How many messages' kernel memory the service keeps. */
-  readonly kmemKeepMessages: number;
+  /** How long a message's kernel memory lives (milliseconds of model time). */
+  readonly kmemHoldMs: number;
 }
 
 /**
@@ -134,7 +134,8 @@ export class Service implements Workload {
   private readonly sockets = new Set<EmuSocket>();
   private readonly wake: WaitQueue;
   private stopped = false;
-  private readonly kmem: number[] = [];
+  /** Kernel pages held, oldest first: when each was allocated and whether pfmemalloc. */
+  private readonly kmem: { at: number; pf: boolean; charged: boolean }[] = [];
 
   constructor(
     private readonly model: MemoryModel,
@@ -194,6 +195,7 @@ export class Service implements Workload {
         task.setActivity('sleeping', this.scheduler.now());
         await this.wake.wait(1000);
         task.setActivity('running', this.scheduler.now());
+        this.freeExpired(task);
         continue;
       }
       const msg = socket.read();
@@ -212,6 +214,7 @@ export class Service implements Workload {
       if (this.opts.allocPagesPerMessage > 0) await this.responseBuffer(ctx);
       if (this.opts.nofail) await this.nofailAllocation(ctx);
       if (this.opts.kmemPagesPerMessage > 0) await this.kmemAllocation(ctx);
+      this.freeExpired(task);
       // Return to user space: memory.high's reclaim and delay happen here.
       await this.model.memcgs.handleOverHigh(task, GFP.KERNEL);
       // Serving costs a little model time, so a hot loop cannot monopolise the clock.
@@ -254,31 +257,50 @@ export class Service implements Workload {
     if (pf > 0) this.model.allocator.free(pf, 'kernel', true);
   }
 
-  /** A filesystem-style allocation that must not fail and must not recurse into the FS. */
+  /**
+   * An allocation that must not fail, made where reclaim may neither enter a filesystem
+   * nor start IO (GFP_NOIO: a block driver's or a filesystem's IO path, memalloc_noio):
+   * its reclaim cannot swap, only the writeout of others makes room. Held like the kernel
+   * memory below, `kmemHoldMs` (journal or metadata memory).
+   */
   private async nofailAllocation(ctx: { exec: 'task'; task: Task }): Promise<void> {
-    const gfp = gfpOr(gfpWithout(GFP.KERNEL, __GFP.FS), __GFP.NOFAIL);
+    const gfp = gfpOr(GFP.NOIO, __GFP.NOFAIL);
     const r = await this.model.allocator.alloc({ gfp, ctx, use: 'kernel' });
-    if (r.ok) this.model.allocator.free(1, 'kernel', r.pfmemalloc);
+    if (r.ok) this.hold(r.pfmemalloc, false);
   }
 
-  /** Kernel memory per message, charged to the service's memcg, kept for a while. */
+  /** Keeps a kernel page until `kmemHoldMs` from now (freed by freeExpired). */
+  private hold(pf: boolean, charged: boolean): void {
+    this.kmem.push({ at: this.scheduler.now(), pf, charged });
+    this.stats.kmemHeld++;
+  }
+
+  /** Frees the kernel pages held longer than `kmemHoldMs`. */
+  private freeExpired(task: Task): void {
+    const expired = this.scheduler.now() - this.opts.kmemHoldMs;
+    let n = 0;
+    while (n < this.kmem.length && (this.kmem[n] as { at: number }).at <= expired) n++;
+    for (const { pf, charged } of this.kmem.splice(0, n)) {
+      this.model.allocator.free(1, 'kernel', pf);
+      if (charged) this.model.memcgs.uncharge(task.memcg, 1);
+      this.stats.kmemHeld--;
+    }
+  }
+
+  /**
+   * Kernel memory per message, charged to the service's memcg, freed `kmemHoldMs` later
+   * (what a message's kernel objects cost while they live): the memory held follows the
+   * service's rate, so a service delayed by memory.high holds less.
+   */
   private async kmemAllocation(ctx: { exec: 'task'; task: Task }): Promise<void> {
     for (let i = 0; i < this.opts.kmemPagesPerMessage; i++) {
       const r = await this.model.allocator.alloc({ gfp: GFP.KERNEL_ACCOUNT, ctx, use: 'kernel' });
-      if (!r.ok) return;
+      if (!r.ok) break;
       if (!(await this.model.memcgs.charge(ctx.task.memcg, ctx, GFP.KERNEL_ACCOUNT, 1, 'kmem'))) {
         this.model.allocator.free(1, 'kernel', r.pfmemalloc);
-        return;
+        break;
       }
-      this.kmem.push(r.pfmemalloc ? 1 : 0);
-      this.stats.kmemHeld++;
-    }
-    const keep = this.opts.kmemKeepMessages * this.opts.kmemPagesPerMessage;
-    while (this.kmem.length > keep) {
-      const pf = this.kmem.shift() === 1;
-      this.model.allocator.free(1, 'kernel', pf);
-      this.model.memcgs.uncharge(ctx.task.memcg, 1);
-      this.stats.kmemHeld--;
+      this.hold(r.pfmemalloc, true);
     }
   }
 }

@@ -145,9 +145,14 @@ export const BUILTIN_SCENARIOS = [
     knobs: {
       ...BASE_KNOBS,
       'memcg.service': true,
-      'memcg.highMiB': 24,
+      'memcg.highMiB': 8,
       'memcg.maxMiB': 64,
-      'service.kmemPagesPerMessage': 1,
+      // A kernel-memory-heavy service (seed 002): it touches none of its own pages per
+      // message, and B's 2000 messages a second, 2 pages each living 1 s, hold ~16 MiB
+      // of kernel memory when nothing slows the service, twice memory.high.
+      'service.touchesPerMessage': 0,
+      'service.kmemPagesPerMessage': 2,
+      'service.kmemHoldMs': 1000,
     },
     timeline: [...START, { at: 20, do: 'end' }],
     stallWindowSeconds: 10,
@@ -155,8 +160,19 @@ export const BUILTIN_SCENARIOS = [
   {
     name: 'nofail-livelock',
     description:
-      'The service allocates with __GFP_NOFAIL and without __GFP_FS (seed 003); C stalls and never comes back: retries forever, no OOM kill.',
-    knobs: { ...BASE_KNOBS, 'service.nofail': true },
+      'The service allocates with __GFP_NOFAIL and without __GFP_FS or __GFP_IO (seed 003); C stalls and never comes back: retries forever, no OOM kill.',
+    // The service's only work per message is a GFP_NOIO | __GFP_NOFAIL page (journal
+    // memory, say) that lives 60 s: it touches none of its own pages and takes no other
+    // buffer, so it never sleeps on a swap-in or on the swap queue as in partition-c.
+    // The held memory grows, the hogs are swapped out to make room while C answers;
+    // once C is gone, nothing can.
+    knobs: {
+      ...BASE_KNOBS,
+      'service.nofail': true,
+      'service.touchesPerMessage': 0,
+      'service.allocPagesPerMessage': 0,
+      'service.kmemHoldMs': 60_000,
+    },
     timeline: [...START, { at: FAULT_AT, do: 'fault', target: 'c' }, { at: END_AT, do: 'end' }],
     stallWindowSeconds: 10,
   },

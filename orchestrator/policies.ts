@@ -74,7 +74,8 @@ export const POLICIES: readonly Policy[] = [
   {
     name: 'nofail',
     seed: '003',
-    summary: "the service's per-message allocations are __GFP_NOFAIL without __GFP_FS",
+    summary:
+      "the service's per-message allocations are GFP_NOIO | __GFP_NOFAIL (no __GFP_FS: no OOM kill)",
     apply: () => ({ 'service.nofail': true }),
   },
   {

@@ -110,7 +110,10 @@ export function decideVerdict(input: VerdictInput): VerdictResult {
   const retriesInWindow = judged ? judged.to.retries - judged.from.retries : 0;
   const windowLength = judged ? judged.to.t - judged.from.t : 0;
 
-  if (stalled && retriesInWindow > 10 * w) {
+  // More than one retry a second: a NOFAIL loop retries about ten times a second (each
+  // round's reclaim is throttled for up to 100 ms, reclaim_throttle), a task asleep in
+  // D state on the swap queue never.
+  if (stalled && retriesInWindow > w) {
     return {
       verdict: 'livelock',
       recoverySeconds,

@@ -1,7 +1,10 @@
-// The hog workload in virtual time: its first pass runs flat out, later passes are
-// paced, and stopping it ends its tasks and frees their memory and swap.
+// The workloads in virtual time: the hog's first pass runs flat out, later passes are
+// paced, and stopping it ends its tasks and frees their memory and swap; the service
+// holds each message's kernel memory for a while.
 import { describe, expect, it } from 'vitest';
-import { newWorkloadStats, startHog } from '../../nodes/workloads.ts';
+import type { EmuSocket } from '../../netstack/emu-socket.ts';
+import { newWorkloadStats, Service, startHog } from '../../nodes/workloads.ts';
+import { createRng } from '../../reserve/rng.ts';
 import { makeModel } from '../helpers/model.ts';
 
 describe('the hog', () => {
@@ -46,5 +49,61 @@ describe('the hog', () => {
     expect(model.zone.pages('writeback')).toBe(0);
     expect(model.slots.used).toBe(0);
     model.checkInvariants();
+  });
+});
+
+/** A socket that always has one more message of B's (what the service reads). */
+function endlessSocket(): EmuSocket {
+  const payload = new Uint8Array(1024);
+  return {
+    queued: 1,
+    closed: false,
+    onData: () => {},
+    read: () => payload,
+  } as unknown as EmuSocket;
+}
+
+describe('the service', () => {
+  const base = {
+    pages: 256,
+    touchesPerMessage: 0,
+    hotPages: 0,
+    coldTouchRatio: 0,
+    allocPagesPerMessage: 0,
+    nofail: false,
+    kmemPagesPerMessage: 2,
+    kmemHoldMs: 1000,
+  };
+
+  it('holds each message kernel memory for kmemHoldMs: the pages held follow its rate', async () => {
+    const { model, sched } = makeModel();
+    const stats = newWorkloadStats();
+    const service = new Service(model, sched, base, createRng(1), stats);
+    service.add(endlessSocket());
+    await service.start();
+    await sched.runFor(3000);
+    // A message every 0.05 ms of model time at most: the held pages are the last second's.
+    const perSecond = (stats.serviceMessages / 3) * 2;
+    expect(stats.kmemHeld).toBeGreaterThan(0.8 * perSecond);
+    expect(stats.kmemHeld).toBeLessThanOrEqual(1.05 * perSecond);
+    expect(model.zone.pages('kernel')).toBe(stats.kmemHeld);
+    model.checkInvariants();
+  });
+
+  it('a NOFAIL page is held the same way, and idle, the service frees what expired', async () => {
+    const { model, sched } = makeModel();
+    const stats = newWorkloadStats();
+    const opts = { ...base, kmemPagesPerMessage: 0, nofail: true, kmemHoldMs: 500 };
+    const service = new Service(model, sched, opts, createRng(1), stats);
+    const socket = endlessSocket();
+    service.add(socket);
+    await service.start();
+    await sched.runFor(1000);
+    expect(stats.kmemHeld).toBeGreaterThan(0);
+    (socket as { queued: number }).queued = 0;
+    await sched.runFor(2500);
+    expect(stats.kmemHeld).toBe(0);
+    expect(model.zone.pages('kernel')).toBe(0);
+    service.stop();
   });
 });
