@@ -147,10 +147,12 @@ export const BUILTIN_SCENARIOS = [
       'memcg.service': true,
       'memcg.highMiB': 8,
       'memcg.maxMiB': 64,
-      // A kernel-memory-heavy service (seed 002): it touches none of its own pages per
-      // message, and B's 2000 messages a second, 2 pages each living 1 s, hold ~16 MiB
-      // of kernel memory when nothing slows the service, twice memory.high.
+      // A kernel-memory-heavy service (seed 002): 4 MiB of its own pages, none touched
+      // per message, and B's 2000 messages a second, 2 pages each living 1 s, hold
+      // ~16 MiB of kernel memory when nothing slows the service, twice memory.high.
       'service.touchesPerMessage': 0,
+      'service.workingSetMiB': 4,
+      'service.hotSetMiB': 4,
       'service.kmemPagesPerMessage': 2,
       'service.kmemHoldMs': 1000,
     },
