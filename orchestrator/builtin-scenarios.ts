@@ -17,6 +17,16 @@ const START = [
   { at: FLOOD_AT, do: 'start', workload: 'flood' },
 ] as const;
 
+/** START, then C stalled from FAULT_AT until `healAt`, and the end at `endAt`. */
+function partitionOfC(healAt: number, endAt: number) {
+  return [
+    ...START,
+    { at: FAULT_AT, do: 'fault', target: 'c' },
+    { at: healAt, do: 'heal', target: 'c' },
+    { at: endAt, do: 'end' },
+  ] as const;
+}
+
 /** A machine that swaps steadily and serves B comfortably while C answers. */
 const BASE_KNOBS = {
   'hog.tasks': 2,
@@ -36,12 +46,7 @@ export const BUILTIN_SCENARIOS = [
     description:
       "The canonical one (seed 004): A swaps to C and serves B's flood; C stalls for 8 s, then comes back. Does writeout complete?",
     knobs: { ...BASE_KNOBS },
-    timeline: [
-      ...START,
-      { at: FAULT_AT, do: 'fault', target: 'c' },
-      { at: HEAL_AT, do: 'heal', target: 'c' },
-      { at: END_AT, do: 'end' },
-    ],
+    timeline: partitionOfC(HEAL_AT, END_AT),
     stallWindowSeconds: 10,
   },
   {
@@ -76,12 +81,7 @@ export const BUILTIN_SCENARIOS = [
     description:
       "Seed 001's dynamic pool: a short partition with 20 s after the heal, time enough for an emergency-grown pool to shrink back (10 s after the last emergency). Compare memalloc and memalloc-dynamic: watch the pool's size and held pages.",
     knobs: { ...BASE_KNOBS },
-    timeline: [
-      ...START,
-      { at: FAULT_AT, do: 'fault', target: 'c' },
-      { at: FAULT_AT + 4, do: 'heal', target: 'c' },
-      { at: FAULT_AT + 24, do: 'end' },
-    ],
+    timeline: partitionOfC(FAULT_AT + 4, FAULT_AT + 24),
     stallWindowSeconds: 10,
   },
   {
@@ -89,12 +89,7 @@ export const BUILTIN_SCENARIOS = [
     description:
       "Mel Gorman's open question: the wire unplugged for a long time (60 s), then plugged back.",
     knobs: { ...BASE_KNOBS },
-    timeline: [
-      ...START,
-      { at: FAULT_AT, do: 'fault', target: 'c' },
-      { at: FAULT_AT + 60, do: 'heal', target: 'c' },
-      { at: FAULT_AT + 72, do: 'end' },
-    ],
+    timeline: partitionOfC(FAULT_AT + 60, FAULT_AT + 72),
     stallWindowSeconds: 10,
   },
   {
@@ -130,12 +125,7 @@ export const BUILTIN_SCENARIOS = [
     description:
       'Swap behind dm-crypt (seed 000): each writeout takes a bounce page from a mempool; compare the mempool strategies.',
     knobs: { ...BASE_KNOBS, 'swap.dmcrypt': true },
-    timeline: [
-      ...START,
-      { at: FAULT_AT, do: 'fault', target: 'c' },
-      { at: HEAL_AT, do: 'heal', target: 'c' },
-      { at: END_AT, do: 'end' },
-    ],
+    timeline: partitionOfC(HEAL_AT, END_AT),
     stallWindowSeconds: 10,
   },
   {
