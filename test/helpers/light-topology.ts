@@ -6,6 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { spawnNode, stopAllNodes, type NodeProcess } from './node-process.ts';
 
 /** Longest any wait in these helpers may take before it fails with what it saw. */
@@ -122,4 +123,24 @@ export function httpGet(
     });
     req.on('error', reject);
   });
+}
+
+/**
+ * A light topology for the whole test file: started before its tests, stopped after
+ * them. Returns the accessor the tests use; it throws if the start failed.
+ */
+export function useLightTopology(
+  options: LightTopologyOptions,
+): (name: 'a' | 'b' | 'c') => NodeProcess {
+  let topology: LightTopology | undefined;
+  beforeAll(async () => {
+    topology = await startLightTopology(options);
+  }, 60_000);
+  afterAll(async () => {
+    await topology?.stop();
+  });
+  return (name) => {
+    if (!topology) throw new Error('the topology did not start');
+    return topology[name];
+  };
 }

@@ -7,16 +7,15 @@
 // working throughout.
 import { readdirSync } from 'node:fs';
 import net from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encodeFrame, FRAME_TYPE } from '../../netstack/frame.ts';
 import { encodeHello } from '../../netstack/hello.ts';
 import {
   hostPort,
   httpGet,
   LIGHT_FLOOD_CONNECTIONS,
-  startLightTopology,
+  useLightTopology,
   WAIT_MS,
-  type LightTopology,
 } from '../helpers/light-topology.ts';
 import type { NodeProcess } from '../helpers/node-process.ts';
 import { parsePromText } from '../helpers/prom-text.ts';
@@ -25,20 +24,8 @@ const TOKEN = 'connection-burst-token';
 const ATTEMPTS = 10_000;
 const IN_FLIGHT = 2000;
 
-let topology: LightTopology | undefined;
-const node = (name: 'a' | 'b'): NodeProcess => {
-  if (!topology) throw new Error('the topology did not start');
-  return topology[name];
-};
+const node = useLightTopology({ token: TOKEN, sets: ['service.workingSetMiB=4'] });
 const a = (): NodeProcess => node('a');
-
-beforeAll(async () => {
-  topology = await startLightTopology({ token: TOKEN, sets: ['service.workingSetMiB=4'] });
-}, 60_000);
-
-afterAll(async () => {
-  await topology?.stop();
-});
 
 const hello = (token: string): Uint8Array =>
   encodeFrame({ type: FRAME_TYPE.HELLO, flowId: 0, payload: encodeHello({ role: 'b', token }) });

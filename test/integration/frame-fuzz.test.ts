@@ -10,17 +10,11 @@
 // Through all of it no node exits, /healthz stays ok, and B's traffic keeps flowing.
 import net from 'node:net';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FrameDecoder } from '../../netstack/frame-decoder.ts';
 import { encodeFrame, FRAME_TYPE, writeU32, type FrameFields } from '../../netstack/frame.ts';
 import { encodeHello, type Role } from '../../netstack/hello.ts';
-import {
-  hostPort,
-  httpGet,
-  startLightTopology,
-  WAIT_MS,
-  type LightTopology,
-} from '../helpers/light-topology.ts';
+import { hostPort, httpGet, useLightTopology, WAIT_MS } from '../helpers/light-topology.ts';
 import type { NodeProcess } from '../helpers/node-process.ts';
 import { parsePromText } from '../helpers/prom-text.ts';
 
@@ -30,19 +24,7 @@ const A_STREAMS = 3000;
 const A_FRAME_BATCHES = 6000;
 const C_STREAMS = 1000;
 
-let topology: LightTopology | undefined;
-const node = (name: 'a' | 'b' | 'c'): NodeProcess => {
-  if (!topology) throw new Error('the topology did not start');
-  return topology[name];
-};
-
-beforeAll(async () => {
-  topology = await startLightTopology({ token: TOKEN, sets: ['service.workingSetMiB=4'] });
-}, 60_000);
-
-afterAll(async () => {
-  await topology?.stop();
-});
+const node = useLightTopology({ token: TOKEN, sets: ['service.workingSetMiB=4'] });
 
 const hello = (role: Role): Uint8Array =>
   encodeFrame({ type: FRAME_TYPE.HELLO, flowId: 0, payload: encodeHello({ role, token: TOKEN }) });

@@ -6,34 +6,16 @@
 // read-only and need no token; the `swapnet up` CLI's own port serves only /metrics, see
 // test/e2e/up-down.test.ts.)
 import net from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encodeFrame, FRAME_TYPE } from '../../netstack/frame.ts';
 import { encodeHello, type Role } from '../../netstack/hello.ts';
-import {
-  hostPort,
-  httpGet,
-  startLightTopology,
-  WAIT_MS,
-  type LightTopology,
-} from '../helpers/light-topology.ts';
+import { hostPort, httpGet, useLightTopology, WAIT_MS } from '../helpers/light-topology.ts';
 import type { NodeProcess } from '../helpers/node-process.ts';
 import { parsePromText } from '../helpers/prom-text.ts';
 
 const TOKEN = 'wrong-token-test-token';
 
-let topology: LightTopology | undefined;
-const node = (name: 'a' | 'b' | 'c'): NodeProcess => {
-  if (!topology) throw new Error('the topology did not start');
-  return topology[name];
-};
-
-beforeAll(async () => {
-  topology = await startLightTopology({ token: TOKEN, sets: ['service.workingSetMiB=4'] });
-}, 60_000);
-
-afterAll(async () => {
-  await topology?.stop();
-});
+const node = useLightTopology({ token: TOKEN, sets: ['service.workingSetMiB=4'] });
 
 async function metrics(n: NodeProcess) {
   return parsePromText((await httpGet(n, '/metrics')).body);
