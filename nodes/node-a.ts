@@ -14,14 +14,14 @@ import { pagesFromMiB } from '../reserve/units.ts';
 import { z } from 'zod';
 import { faultControl } from './fault-control.ts';
 import { ControlError } from './http-server.ts';
-import { acceptFrames } from './frame-acceptor.ts';
-import { GatedConnection } from './gated-connection.ts';
+import { acceptFrames } from './machines/frame-acceptor.ts';
+import { GatedConnection } from './machines/gated-connection.ts';
 import type { Knobs } from './knobs.ts';
 import { registerAMetrics } from './metrics-a.ts';
 import type { NodeRuntime, RunningNode } from './node-shell.ts';
-import { SwapDriver } from './swap-driver.ts';
-import { LATENCY_BOUNDS_MS, LatencyHistogram } from './latency-histogram.ts';
-import { newWorkloadStats, Service, startHog, startReader, type Workload } from './workloads.ts';
+import { SwapDriver } from './machines/swap-driver.ts';
+import { LATENCY_BOUNDS_MS, LatencyHistogram } from './machines/latency-histogram.ts';
+import { newWorkloadStats, Service, startHog, startReader, type Workload } from './machines/workloads.ts';
 
 const EVENTS_KEPT = 100;
 

@@ -7,11 +7,11 @@ import { PeerStack } from '../netstack/peer-stack.ts';
 import { ConfigError } from '../reserve/errors.ts';
 import { PAGE_SIZE } from '../reserve/units.ts';
 import { faultControl } from './fault-control.ts';
-import { acceptFrames } from './frame-acceptor.ts';
+import { acceptFrames } from './machines/frame-acceptor.ts';
 import type { Knobs } from './knobs.ts';
 import { counterFn, gaugeFn } from './metrics.ts';
 import type { NodeRuntime, RunningNode } from './node-shell.ts';
-import { decodeSwapMessage, encodeReply, SWAP_STATUS, type SwapStatus } from './swap-protocol.ts';
+import { decodeSwapMessage, encodeReply, SWAP_STATUS, type SwapStatus } from './machines/swap-protocol.ts';
 import { SwapStore } from './swap-store.ts';
 
 /**

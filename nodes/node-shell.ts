@@ -4,7 +4,7 @@
 // arguments exit 2 with a message naming the flag.
 import type { Registry } from 'prom-client';
 import { ConfigError } from '../reserve/errors.ts';
-import { FaultGate } from './fault-gate.ts';
+import { FaultGate } from './machines/fault-gate.ts';
 import { startHttp, type HttpHandlers } from './http-server.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createRegistry } from './metrics.ts';

@@ -6,7 +6,7 @@ import { constants, promises as fsp } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { ERROR_CODES, invariant, SwapnetError } from '../reserve/errors.ts';
 import { PAGE_SIZE } from '../reserve/units.ts';
-import { SWAP_STATUS } from './swap-protocol.ts';
+import { SWAP_STATUS } from './machines/swap-protocol.ts';
 
 /**
  * Record header (big-endian):

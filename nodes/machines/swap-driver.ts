@@ -8,16 +8,16 @@
 // C's reply arrives. An optional dm-crypt stage takes a bounce page from a mempool
 // first. If the connection drops, requests sent on it are requeued at the head and sent
 // again on the next one.
-import type { EmuSocket } from '../netstack/emu-socket.ts';
-import type { AnonMemory } from '../reserve/anon-memory.ts';
-import type { Scheduler } from '../reserve/clock.ts';
-import { GFP } from '../reserve/gfp.ts';
-import { IoScheduler, nrRequests, type IoSchedulerKind } from '../reserve/io-scheduler.ts';
-import type { Mempool } from '../reserve/mempool.ts';
-import { pageContent } from '../reserve/page-content.ts';
-import type { SwapDevice, SwapWriteRequest } from '../reserve/swap-device.ts';
-import type { Task } from '../reserve/task.ts';
-import { WaitQueue } from '../reserve/wait-queue.ts';
+import type { EmuSocket } from '../../netstack/emu-socket.ts';
+import type { AnonMemory } from '../../reserve/anon-memory.ts';
+import type { Scheduler } from '../../reserve/clock.ts';
+import { GFP } from '../../reserve/gfp.ts';
+import { IoScheduler, nrRequests, type IoSchedulerKind } from '../../reserve/io-scheduler.ts';
+import type { Mempool } from '../../reserve/mempool.ts';
+import { pageContent } from '../../reserve/page-content.ts';
+import type { SwapDevice, SwapWriteRequest } from '../../reserve/swap-device.ts';
+import type { Task } from '../../reserve/task.ts';
+import { WaitQueue } from '../../reserve/wait-queue.ts';
 import {
   decodeSwapMessage,
   encodeRead,

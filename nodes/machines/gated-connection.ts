@@ -7,10 +7,10 @@ import {
   type CloseReason,
   type ConnectionEvents,
   type ConnectionOptions,
-} from '../netstack/connection.ts';
-import type { Frame, FrameFields } from '../netstack/frame.ts';
-import type { Hello } from '../netstack/hello.ts';
-import type { TcpLink } from '../netstack/tcp-link.ts';
+} from '../../netstack/connection.ts';
+import type { Frame, FrameFields } from '../../netstack/frame.ts';
+import type { Hello } from '../../netstack/hello.ts';
+import type { TcpLink } from '../../netstack/tcp-link.ts';
 import type { FaultGate, GateMember, LiveFault } from './fault-gate.ts';
 
 /**

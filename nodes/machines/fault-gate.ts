@@ -2,13 +2,13 @@
 // node, accepted or outgoing, goes through it (gated-connection.ts), so one fault applies
 // to all of them until heal(). It works on whole decoded frames, never on a byte stream;
 // with no fault active a frame costs one null check.
-import { ERROR_CODES, SwapnetError } from '../reserve/errors.ts';
+import { ERROR_CODES, SwapnetError } from '../../reserve/errors.ts';
 import type { Registry } from 'prom-client';
-import { connectTcp, type TcpLink } from '../netstack/tcp-link.ts';
-import { createRng, type Rng } from '../reserve/rng.ts';
-import { ControlError } from './http-server.ts';
-import type { Logger } from './logger.ts';
-import { counterFn, gaugeFn } from './metrics.ts';
+import { connectTcp, type TcpLink } from '../../netstack/tcp-link.ts';
+import { createRng, type Rng } from '../../reserve/rng.ts';
+import { ControlError } from '../http-server.ts';
+import type { Logger } from '../logger.ts';
+import { counterFn, gaugeFn } from '../metrics.ts';
 
 /** The modes the gate applies itself. `pause` and `netns` belong to the orchestrator. */
 export const GATE_MODES = ['stall', 'blackhole', 'reset', 'loss', 'delay'] as const;

@@ -2,16 +2,16 @@
 // and an expected role, within a deadline. Refusals and malformed streams close the
 // connection with a reason that is counted and logged; the listener keeps serving. Every
 // accepted connection goes through the node's fault gate.
-import { DECODE_ERRORS } from '../netstack/frame-decoder.ts';
-import type { CloseReason } from '../netstack/connection.ts';
-import type { Frame } from '../netstack/frame.ts';
-import type { Hello, Role } from '../netstack/hello.ts';
-import { listenTcp, type TcpLink, type TcpListener } from '../netstack/tcp-link.ts';
+import { DECODE_ERRORS } from '../../netstack/frame-decoder.ts';
+import type { CloseReason } from '../../netstack/connection.ts';
+import type { Frame } from '../../netstack/frame.ts';
+import type { Hello, Role } from '../../netstack/hello.ts';
+import { listenTcp, type TcpLink, type TcpListener } from '../../netstack/tcp-link.ts';
 import type { FaultGate } from './fault-gate.ts';
 import { GatedConnection } from './gated-connection.ts';
-import type { Logger } from './logger.ts';
-import type { HostPort } from './node-args.ts';
-import type { ShellCounters } from './shell-counters.ts';
+import type { Logger } from '../logger.ts';
+import type { HostPort } from '../node-args.ts';
+import type { ShellCounters } from '../shell-counters.ts';
 
 /** What a node does with a connection once its HELLO was accepted. */
 export interface AcceptedHandlers {
