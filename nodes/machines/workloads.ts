@@ -18,7 +18,7 @@ export interface WorkloadStats {
   serviceMessages: number;
   serviceTouches: number;
   serviceFaultFailures: number;
-  /** Wall time (ms) of the service's last consumed message. */
+  /** Model time (ms) of the service's last consumed message. */
   serviceLastMessageAt: number;
   kmemHeld: number;
   readerPages: number;
@@ -202,7 +202,7 @@ export class Service implements Workload {
       if (!msg) continue;
       if (socket.queued > 0) this.ready.add(socket);
       this.stats.serviceMessages++;
-      this.stats.serviceLastMessageAt = Date.now();
+      this.stats.serviceLastMessageAt = this.scheduler.now();
       for (let i = 0; i < this.opts.touchesPerMessage && !task.killed; i++) {
         const page = this.region.base + this.pickPage();
         if (!this.model.anon.tryTouch(page)) {
