@@ -9,6 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../../reserve/errors.ts';
 import { KNOB_SPECS } from '../../nodes/knobs.ts';
 import { createRegistry, gaugeFn } from '../../nodes/metrics.ts';
+import { EngineError, parseEngine, type EngineName } from '../engine.ts';
 import { EXIT, parseFlags, UsageError, writeLine, type CliIo, type Command } from '../cli-io.ts';
 import { progressView } from '../progress-view.ts';
 import { planRun } from '../run-plan.ts';
@@ -17,18 +18,45 @@ import { progressLine, sleepUnlessAborted } from '../runner.ts';
 import { liveTopologies, NodeFailedError, stateDir, Topology } from '../topology.ts';
 import { seedOf } from './run.ts';
 
-const USAGE = `usage: swapnet up [--policy NAME] [--era ERA] [--set KEY=VALUE]... [--seed N] [--json]
-                  [--targets-file FILE]
+const USAGE = `usage: swapnet up [--engine real] [--policy NAME] [--era ERA] [--set KEY=VALUE]... [--seed N]
+                  [--json] [--targets-file FILE]
 
 Starts machines C, A and B on 127.0.0.1 (the load of the partition-c scenario, under the
 policy) and keeps them running until Ctrl-C or \`swapnet down\`. Partition C with
 \`swapnet fault partition --target c\` and watch it in Grafana (README "Watch it in
 Grafana"): dashboards/prometheus/prometheus.yml scrapes dashboards/prometheus/targets/*.json.
 
+  --engine real         the only engine for up (see below why not sim)
   --targets-file FILE   where to write Prometheus file_sd targets
                         (default: <state dir>/prometheus-targets.json; for dashboards/:
                         --targets-file dashboards/prometheus/targets/swapnet.json)
-  --json                print one JSON line once every node is ready`;
+  --json                print one JSON line once every node is ready
+
+up is real processes only: the simulation (--engine sim) runs in virtual time inside one
+process and ends with its run; use \`swapnet run --engine sim\` for it.`;
+
+/**
+ * Why `up` refuses every engine but real: it is a long-running topology of processes on
+ * the wall clock, scraped by Prometheus and watched in Grafana; a simulation has no
+ * processes, no /metrics and no wall-clock time to watch.
+ */
+function upEngine(text: string | undefined): void {
+  let engine: EngineName;
+  try {
+    engine = parseEngine(text);
+  } catch (err) {
+    if (err instanceof EngineError) throw new UsageError(err.message);
+    throw err;
+  }
+  if (engine !== 'real') {
+    throw new UsageError(
+      `--engine: "${engine}" is not available for up: up starts a long-running topology of ` +
+        `real processes on the wall clock for Prometheus and Grafana to watch; the ` +
+        `simulation runs in virtual time inside one process and has nothing to scrape ` +
+        `(use \`swapnet run --engine ${engine}\` for a simulated run)`,
+    );
+  }
+}
 
 export function defaultTargetsFile(env: NodeJS.ProcessEnv = process.env): string {
   return join(stateDir(env), 'prometheus-targets.json');
@@ -40,6 +68,7 @@ export const upCommand: Command = {
   usage: USAGE,
   async run(argv: readonly string[], io: CliIo): Promise<number> {
     const { values } = parseFlags(argv, {
+      engine: { type: 'string' },
       policy: { type: 'string' },
       era: { type: 'string' },
       set: { type: 'string', multiple: true },
@@ -51,6 +80,7 @@ export const upCommand: Command = {
       writeLine(io.stdout, USAGE);
       return EXIT.ok;
     }
+    upEngine(values.engine);
     let plan;
     try {
       plan = planRun({

@@ -18,4 +18,18 @@ describe('swapnet bin', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/--mem/);
   });
+
+  it('`up --engine sim` exits 2 before starting anything, saying up is real processes', async () => {
+    const r = await runBin(['up', '--engine', 'sim', '--json']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/--engine: "sim" is not available for up: .*real processes/);
+  });
+
+  it('`run --engine bogus` exits 2 naming --engine and the engines there are', async () => {
+    const r = await runBin(['run', '--engine', 'bogus', '--json']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/--engine: "bogus" is not an engine \(real, sim\)/);
+  });
 });
