@@ -1,7 +1,8 @@
-// Three projects, in order: `unit` (pure model code in virtual time, fast),
-// `integration` (real sockets and processes on 127.0.0.1), and `e2e` (whole scenarios
-// through the CLI, one at a time: their outcomes depend on having the cores to
-// themselves). `npm test` runs all three.
+// Four projects, in order: `unit` (pure model code in virtual time, fast), `sim` (whole
+// scenarios on the simulation engine: seconds of CPU each, deterministic), `integration`
+// (real sockets and processes on 127.0.0.1), and `e2e` (whole scenarios through the CLI,
+// one at a time: their outcomes depend on having the cores to themselves). `npm test`
+// runs all four.
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -19,6 +20,17 @@ export default defineConfig({
       {
         extends: true,
         test: {
+          name: 'sim',
+          include: ['test/sim/**/*.test.ts'],
+          // A whole simulated scenario is seconds of CPU; on a shared machine, more.
+          testTimeout: 60_000,
+          maxWorkers: 2,
+          sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        extends: true,
+        test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           testTimeout: 120_000,
@@ -27,7 +39,7 @@ export default defineConfig({
           globalSetup: ['test/setup/global-integration.ts'],
           // Two cores on CI: process tests run one file at a time per core.
           maxWorkers: 2,
-          sequence: { groupOrder: 1 },
+          sequence: { groupOrder: 2 },
         },
       },
       {
@@ -42,7 +54,7 @@ export default defineConfig({
           globalSetup: ['test/setup/global-integration.ts', 'test/setup/global-e2e.ts'],
           maxWorkers: 1,
           fileParallelism: false,
-          sequence: { groupOrder: 2 },
+          sequence: { groupOrder: 3 },
         },
       },
     ],
