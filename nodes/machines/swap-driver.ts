@@ -129,12 +129,15 @@ export class SwapDriver implements SwapDevice {
   attach(socket: EmuSocket): void {
     this.current = socket;
     const resend = [...this.inflight.values()].filter((r) => r.sentOn && r.sentOn !== socket);
+    // All of them go back before any is dispatched (no kick per request): dispatching the
+    // first one put back (the last sent) at once would send them in reverse order.
     for (const req of resend.reverse()) {
       this.inflight.delete(req.handle);
       req.sentOn = undefined;
       this.stats.dispatched--;
       this.stats.resends++;
-      this.enqueue(req, true);
+      this.elevator.insert(req, true);
+      this.stats.queued++;
     }
     void this.receiveLoop(socket);
     this.kick();
