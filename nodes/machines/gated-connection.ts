@@ -39,10 +39,9 @@ class DelayLine<T> {
 
   /** Releases everything still waiting, now, in order. */
   flush(): void {
-    this.cancel();
+    // Taken before cancel(), which empties the line.
     const due = this.items.slice(this.head).map((e) => e.item);
-    this.items = [];
-    this.head = 0;
+    this.cancel();
     if (due.length > 0) this.release(due);
   }
 
