@@ -27,8 +27,8 @@ every second of the run's time on stderr.
 
   --engine real|sim      real (default): three processes over real TCP on 127.0.0.1,
                          in wall time; sim: the same machines in this process on a
-                         virtual clock, seeded and deterministic (a 30 s scenario in
-                         about a second)
+                         virtual clock, seeded and deterministic (partition-c's 30 s
+                         in 4 to 5 s of CPU)
   --scenario NAME|FILE   a built-in (swapnet list) or a .json/.yaml scenario file
   --policy NAME          a policy (swapnet list)
   --era ERA              2.6, 3.6 or modern (default: the scenario's, else modern)
