@@ -24,7 +24,7 @@ export interface EraKnobs {
   readonly forcedFirstSendSkb: boolean;
   /** throttle_direct_reclaim on pfmemalloc_wait exists (3.6+); a policy turns it on. */
   readonly pfmemallocThrottleAvailable: boolean;
-  /** tcp_rmem/tcp_wmem defaults and caps of the era. */
+  /** tcp_mem's formula and the tcp_rmem/tcp_wmem defaults and caps of the era. */
   readonly socketCaps: SocketBufferCaps;
 }
 
@@ -36,7 +36,12 @@ export const ERA_KNOBS: Readonly<Record<EraName, EraKnobs>> = {
     forcedFirstSkb: false,
     forcedFirstSendSkb: false,
     pfmemallocThrottleAvailable: false,
-    socketCaps: { rmemDefault: 87380, rmemMaxCap: 4 * 1024 * 1024, wmemMaxCap: 4 * 1024 * 1024 },
+    socketCaps: {
+      tcpMemFormula: '2.6',
+      rmemDefault: 87380,
+      rmemMaxCap: 4 * 1024 * 1024,
+      wmemMaxCap: 4 * 1024 * 1024,
+    },
   },
   '3.6': {
     name: '3.6',
@@ -45,7 +50,12 @@ export const ERA_KNOBS: Readonly<Record<EraName, EraKnobs>> = {
     forcedFirstSkb: false,
     forcedFirstSendSkb: false,
     pfmemallocThrottleAvailable: true,
-    socketCaps: { rmemDefault: 87380, rmemMaxCap: 6 * 1024 * 1024, wmemMaxCap: 4 * 1024 * 1024 },
+    socketCaps: {
+      tcpMemFormula: '3.x',
+      rmemDefault: 87380,
+      rmemMaxCap: 6 * 1024 * 1024,
+      wmemMaxCap: 4 * 1024 * 1024,
+    },
   },
   modern: {
     name: 'modern',

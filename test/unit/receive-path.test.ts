@@ -132,6 +132,12 @@ describe('A receive path, step 2: demux and pfmemalloc tossing', () => {
 });
 
 describe('A receive path, step 3: TCP receive memory', () => {
+  it("A's stack takes the era's tcp_mem (2.6 tcp_init, 3.x tcp_init_mem /8, modern /16)", () => {
+    expect(makeStack('2.6').stack.tcpMem.limits).toEqual([24576, 32768, 49152]);
+    expect(makeStack('3.6').stack.tcpMem.limits).toEqual([6072, 8096, 12144]);
+    expect(makeStack('modern').stack.tcpMem.limits).toEqual([3036, 4048, 6072]);
+  });
+
   it('era 2.6: with tcp_mem full, every socket is refused, even an empty one, while free memory remains', () => {
     const rig = makeStack('2.6', { tcpMem: [4, 6, 8] });
     const a = serviceSocket(rig, 1);
