@@ -77,6 +77,7 @@ export class AStack {
       options.tcpMem ?? derived.tcpMem,
       derived.tcpRmem[0],
       derived.tcpWmem[0],
+      options.era.sockMinSndbuf,
     );
     this.rcvbuf = options.rcvbuf ?? derived.tcpRmem[1];
     this.sndbuf = options.sndbuf ?? derived.tcpWmem[1];

@@ -1,5 +1,6 @@
 // Kernel eras as knob sets (DESIGN.md section 6). An era only changes knobs; nothing
 // tests an era's name to decide an outcome.
+import { SOCK_MIN_SNDBUF } from './tcp-mem.ts';
 import { MODERN_SOCKET_CAPS, type SocketBufferCaps } from '../reserve/sysctl-defaults.ts';
 
 export const ERAS = ['2.6', '3.6', 'modern'] as const;
@@ -24,6 +25,8 @@ export interface EraKnobs {
   readonly forcedFirstSendSkb: boolean;
   /** throttle_direct_reclaim on pfmemalloc_wait exists (3.6+); a policy turns it on. */
   readonly pfmemallocThrottleAvailable: boolean;
+  /** SOCK_MIN_SNDBUF (bytes): the floor of sk_stream_moderate_sndbuf. */
+  readonly sockMinSndbuf: number;
   /** tcp_mem's formula and the tcp_rmem/tcp_wmem defaults and caps of the era. */
   readonly socketCaps: SocketBufferCaps;
 }
@@ -36,6 +39,7 @@ export const ERA_KNOBS: Readonly<Record<EraName, EraKnobs>> = {
     forcedFirstSkb: false,
     forcedFirstSendSkb: false,
     pfmemallocThrottleAvailable: false,
+    sockMinSndbuf: 2048,
     socketCaps: {
       tcpMemFormula: '2.6',
       rmemDefault: 87380,
@@ -50,6 +54,7 @@ export const ERA_KNOBS: Readonly<Record<EraName, EraKnobs>> = {
     forcedFirstSkb: false,
     forcedFirstSendSkb: false,
     pfmemallocThrottleAvailable: true,
+    sockMinSndbuf: SOCK_MIN_SNDBUF,
     socketCaps: {
       tcpMemFormula: '3.x',
       rmemDefault: 87380,
@@ -64,6 +69,7 @@ export const ERA_KNOBS: Readonly<Record<EraName, EraKnobs>> = {
     forcedFirstSkb: true,
     forcedFirstSendSkb: true,
     pfmemallocThrottleAvailable: true,
+    sockMinSndbuf: SOCK_MIN_SNDBUF,
     socketCaps: MODERN_SOCKET_CAPS,
   },
 };

@@ -3,8 +3,15 @@
 // Between [1] and [2] a socket may always hold rmem[0]/wmem[0], and under pressure only
 // sockets below their fair share get more. The order matters: over the hard limit the
 // rmem[0] guarantee does not apply, which is what lets tcp_mem wedge every socket
-// before the forced first skb (kernel-reference.md 5).
+// before the forced first skb (kernel-reference.md 5). A refused stream send is still let
+// through when the socket is at its (moderated) sndbuf: suppress_allocation.
 import { PAGE_SIZE } from '../reserve/units.ts';
+
+/**
+ * SOCK_MIN_SNDBUF: 2 * TCP_SKB_MIN_TRUESIZE = 2 * (2048 + SKB_DATA_ALIGN(sizeof(struct
+ * sk_buff))) on 64-bit since 4.x; 2048 in 2.6. The floor sk_stream_moderate_sndbuf keeps.
+ */
+export const SOCK_MIN_SNDBUF = 4608;
 
 export type MemKind = 'recv' | 'send';
 
@@ -12,6 +19,8 @@ export type MemKind = 'recv' | 'send';
 export interface SocketMemState {
   rmemAlloc: number;
   wmemQueued: number;
+  /** sk_sndbuf, bytes; suppress_allocation moderates it (sk_stream_moderate_sndbuf). */
+  sndbuf: number;
   /** Pages this socket has charged to tcp_mem now. */
   memPages: number;
 }
@@ -26,18 +35,27 @@ export class TcpMem {
   /** Charges refused (drops or send waits). */
   refusals = 0;
 
+  /** Refused stream sends let through by suppress_allocation (at their moderated sndbuf). */
+  sendsSuppressedThrough = 0;
+
   constructor(
     /** tcp_mem: [min, pressure, max] in pages. */
     public limits: readonly [number, number, number],
     private readonly rmem0: number,
     private readonly wmem0: number,
+    /** SOCK_MIN_SNDBUF of the era (bytes). */
+    private readonly minSndbuf = SOCK_MIN_SNDBUF,
   ) {}
 
   /**
    * __sk_mem_raise_allocated: charges `pages` for `sk`; returns false (and charges
-   * nothing) when refused.
+   * nothing) when refused. A send (`kind` 'send', `size` the skb's truesize in bytes)
+   * that would be refused goes through suppress_allocation: sk_stream_moderate_sndbuf
+   * shrinks sk_sndbuf to half of what is queued (not below SOCK_MIN_SNDBUF) and the
+   * charge stands when `wmem_queued + size >= sndbuf` ("fail only if socket is _bigger_
+   * than its sndbuf"): the socket sends this skb and then waits for sndbuf space.
    */
-  charge(sk: SocketMemState, pages: number, kind: MemKind): boolean {
+  charge(sk: SocketMemState, pages: number, kind: MemKind, size = 0): boolean {
     const allocated = this.allocated + pages;
     this.allocated = allocated;
     const [min, press, max] = this.limits;
@@ -61,6 +79,16 @@ export class TcpMem {
       const mine = Math.ceil((sk.wmemQueued + sk.rmemAlloc) / PAGE_SIZE);
       if (max > Math.max(this.sockets, 1) * mine) {
         sk.memPages += pages;
+        return true;
+      }
+    }
+    // suppress_allocation
+    if (kind === 'send') {
+      // sk_stream_moderate_sndbuf (no SOCK_SNDBUF_LOCK on A's sockets).
+      sk.sndbuf = Math.max(Math.min(sk.sndbuf, sk.wmemQueued >> 1), this.minSndbuf);
+      if (sk.wmemQueued + size >= sk.sndbuf) {
+        sk.memPages += pages;
+        this.sendsSuppressedThrough++;
         return true;
       }
     }
