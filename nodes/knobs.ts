@@ -25,8 +25,8 @@ export const KNOB_SPECS = {
   'vm.watermarkScaleFactor': [int(1, 3000), 10, 'vm.watermark_scale_factor'],
   'vm.pfmemallocThrottle': [
     z.boolean(),
-    false,
-    'throttle direct reclaimers on pfmemalloc_wait (3.6+)',
+    true,
+    'throttle direct reclaimers on pfmemalloc_wait: in every kernel since 3.6 (none in era 2.6)',
   ],
   'vm.recursiveReclaim': [
     z.boolean(),
