@@ -44,8 +44,7 @@ export const POLICIES: readonly Policy[] = [
   {
     name: 'memalloc',
     seed: '004',
-    summary:
-      'SOCK_MEMALLOC swap socket, __GFP_MEMALLOC receive, pfmemalloc tossing (3.6)',
+    summary: 'SOCK_MEMALLOC swap socket, __GFP_MEMALLOC receive, pfmemalloc tossing (3.6)',
     apply: () => ({ ...memalloc }),
   },
   {
