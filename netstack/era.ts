@@ -1,5 +1,6 @@
 // Kernel eras as knob sets (DESIGN.md section 6). An era only changes knobs; nothing
 // tests an era's name to decide an outcome.
+import type { ReclaimThrottleStyle } from '../reserve/reclaim.ts';
 import { SOCK_MIN_SNDBUF } from './tcp-mem.ts';
 import { MODERN_SOCKET_CAPS, type SocketBufferCaps } from '../reserve/sysctl-defaults.ts';
 
@@ -25,6 +26,11 @@ export interface EraKnobs {
   readonly forcedFirstSendSkb: boolean;
   /** throttle_direct_reclaim on pfmemalloc_wait exists (3.6+); a policy turns it on. */
   readonly pfmemallocThrottleAvailable: boolean;
+  /**
+   * How a reclaimer that freed nothing waits: congestion_wait(HZ/10) for everyone before
+   * 5.16, reclaim_throttle by kind of reclaimer since (reserve/reclaim.ts).
+   */
+  readonly reclaimThrottle: ReclaimThrottleStyle;
   /** SOCK_MIN_SNDBUF (bytes): the floor of sk_stream_moderate_sndbuf. */
   readonly sockMinSndbuf: number;
   /** tcp_mem's formula and the tcp_rmem/tcp_wmem defaults and caps of the era. */
@@ -39,6 +45,7 @@ export const ERA_KNOBS: Readonly<Record<EraName, EraKnobs>> = {
     forcedFirstSkb: false,
     forcedFirstSendSkb: false,
     pfmemallocThrottleAvailable: false,
+    reclaimThrottle: 'congestion_wait',
     sockMinSndbuf: 2048,
     socketCaps: {
       tcpMemFormula: '2.6',
@@ -54,6 +61,7 @@ export const ERA_KNOBS: Readonly<Record<EraName, EraKnobs>> = {
     forcedFirstSkb: false,
     forcedFirstSendSkb: false,
     pfmemallocThrottleAvailable: true,
+    reclaimThrottle: 'congestion_wait',
     sockMinSndbuf: SOCK_MIN_SNDBUF,
     socketCaps: {
       tcpMemFormula: '3.x',
@@ -69,6 +77,7 @@ export const ERA_KNOBS: Readonly<Record<EraName, EraKnobs>> = {
     forcedFirstSkb: true,
     forcedFirstSendSkb: true,
     pfmemallocThrottleAvailable: true,
+    reclaimThrottle: 'reclaim_throttle',
     sockMinSndbuf: SOCK_MIN_SNDBUF,
     socketCaps: MODERN_SOCKET_CAPS,
   },

@@ -52,6 +52,7 @@ export function modelFromKnobs(
         backoffMs: 5000,
       },
       memcgKmemChargeWithoutReclaim: k['memcg.kmemChargeWithoutReclaim'],
+      reclaimThrottle: era.reclaimThrottle,
     },
     scheduler,
     sink,

@@ -18,7 +18,7 @@ import { MemcgController, type MemCgroup, type MemcgLimits } from './memcg.ts';
 import { OomKiller } from './oom-killer.ts';
 import { PageAllocator, type AllocatorHooks } from './page-allocator.ts';
 import { PfmemallocThrottle, type KswapdState } from './pfmemalloc-throttle.ts';
-import { Reclaimer } from './reclaim.ts';
+import { Reclaimer, type ReclaimThrottleStyle } from './reclaim.ts';
 import { StaticReserve, type ReserveStrategy } from './reserve-strategy.ts';
 import { SwapSlots } from './swap-slots.ts';
 import { PF, TaskList, type Task } from './task.ts';
@@ -42,6 +42,8 @@ export interface MemoryModelConfig {
   readonly emergencyCache?: EmergencyCacheOptions;
   /** Seed 002's 2015 behaviour: kernel memory charged without reclaim skips memory.high. */
   readonly memcgKmemChargeWithoutReclaim: boolean;
+  /** How reclaimers that free nothing wait: the era's (default 'reclaim_throttle', 5.16+). */
+  readonly reclaimThrottle?: ReclaimThrottleStyle;
 }
 
 export const DEFAULT_MEMORY_CONFIG: Omit<MemoryModelConfig, 'ramPages' | 'swapPages'> = {
@@ -162,6 +164,7 @@ export class MemoryModel {
       scheduler,
       this.stats,
       this.throttle,
+      config.reclaimThrottle ?? 'reclaim_throttle',
     );
     this.kswapd = new Kswapd(this.zone, this.reclaimer, kswapdTask, scheduler, this.stats, events);
     this.oom = new OomKiller(

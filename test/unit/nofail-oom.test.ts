@@ -51,6 +51,8 @@ async function writeOut(t: TestModel, n: number): Promise<void> {
   }
   await t.sched.runFor(10);
   expect(t.model.zone.pages('writeback')).toBe(0);
+  // The written pages wait, clean, at the reclaim end of the LRU: a scan frees them.
+  while (t.model.anon.cleanPages > 0) t.model.anon.freeClean(t.model.anon.isolateVictim(null));
 }
 
 interface OomCall {
