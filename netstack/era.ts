@@ -1,6 +1,7 @@
 // Kernel eras as knob sets (DESIGN.md section 6). An era only changes knobs; nothing
 // tests an era's name to decide an outcome.
 import type { ReclaimThrottleStyle } from '../reserve/reclaim.ts';
+import { PF } from '../reserve/task.ts';
 import { SOCK_MIN_SNDBUF } from './tcp-mem.ts';
 import { MODERN_SOCKET_CAPS, type SocketBufferCaps } from '../reserve/sysctl-defaults.ts';
 
@@ -31,6 +32,11 @@ export interface EraKnobs {
    * 5.16, reclaim_throttle by kind of reclaimer since (reserve/reclaim.ts).
    */
   readonly reclaimThrottle: ReclaimThrottleStyle;
+  /**
+   * The NBD client sends under PF_MEMALLOC (memalloc_noreclaim_save in sock_xmit, 3.6+);
+   * before, from its own thread with GFP_NOIO and no PF_MEMALLOC (kernel-reference 9).
+   */
+  readonly nbdSendsUnderMemalloc: boolean;
   /** SOCK_MIN_SNDBUF (bytes): the floor of sk_stream_moderate_sndbuf. */
   readonly sockMinSndbuf: number;
   /** tcp_mem's formula and the tcp_rmem/tcp_wmem defaults and caps of the era. */
@@ -46,6 +52,7 @@ export const ERA_KNOBS: Readonly<Record<EraName, EraKnobs>> = {
     forcedFirstSendSkb: false,
     pfmemallocThrottleAvailable: false,
     reclaimThrottle: 'congestion_wait',
+    nbdSendsUnderMemalloc: false,
     sockMinSndbuf: 2048,
     socketCaps: {
       tcpMemFormula: '2.6',
@@ -62,6 +69,7 @@ export const ERA_KNOBS: Readonly<Record<EraName, EraKnobs>> = {
     forcedFirstSendSkb: false,
     pfmemallocThrottleAvailable: true,
     reclaimThrottle: 'congestion_wait',
+    nbdSendsUnderMemalloc: true,
     sockMinSndbuf: SOCK_MIN_SNDBUF,
     socketCaps: {
       tcpMemFormula: '3.x',
@@ -78,10 +86,20 @@ export const ERA_KNOBS: Readonly<Record<EraName, EraKnobs>> = {
     forcedFirstSendSkb: true,
     pfmemallocThrottleAvailable: true,
     reclaimThrottle: 'reclaim_throttle',
+    nbdSendsUnderMemalloc: true,
     sockMinSndbuf: SOCK_MIN_SNDBUF,
     socketCaps: MODERN_SOCKET_CAPS,
   },
 };
+
+/**
+ * The task flags of the NBD client's sending thread in `era`: a kernel thread, under
+ * PF_MEMALLOC since 3.6 (its sends may take the reserve and never enter direct reclaim);
+ * before 3.6 without it, so its GFP_NOIO sends stop at the min watermark and may reclaim.
+ */
+export function nbdSenderFlags(era: Pick<EraKnobs, 'nbdSendsUnderMemalloc'>): number {
+  return PF.KTHREAD | (era.nbdSendsUnderMemalloc ? PF.MEMALLOC : 0);
+}
 
 export function isEraName(s: string): s is EraName {
   return (ERAS as readonly string[]).includes(s);

@@ -3,7 +3,7 @@
 // hog, the service and the optional reader. Everything the model reports is logged,
 // exported as metrics, and summarised in /status.
 import { AStack, type AConnection } from '../netstack/a-stack.ts';
-import { ERA_KNOBS } from '../netstack/era.ts';
+import { ERA_KNOBS, nbdSenderFlags } from '../netstack/era.ts';
 import type { ModelEvent } from '../reserve/events.ts';
 import { GFP } from '../reserve/gfp.ts';
 import { DEFAULT_MEMORY_CONFIG, MemoryModel } from '../reserve/memory-model.ts';
@@ -82,7 +82,7 @@ export async function startA(rt: NodeRuntime): Promise<RunningNode> {
   let lastCompletionMs = 0;
 
   // The swap device: NBD-like driver, optionally behind dm-crypt.
-  const nbd = model.tasks.spawn('nbd0', { flags: PF.KTHREAD | PF.MEMALLOC, oomScoreAdj: -1000 });
+  const nbd = model.tasks.spawn('nbd0', { flags: nbdSenderFlags(era), oomScoreAdj: -1000 });
   let crypt: { pool: Mempool; task: ReturnType<typeof model.tasks.spawn> } | undefined;
   if (k['swap.dmcrypt']) {
     const kcryptd = model.tasks.spawn('kcryptd', { flags: PF.KTHREAD, oomScoreAdj: -1000 });

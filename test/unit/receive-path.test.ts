@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FRAME_TYPE } from '../../netstack/frame.ts';
 import { skbPages, skbTruesize } from '../../netstack/skb.ts';
+import { ERA_KNOBS, nbdSenderFlags } from '../../netstack/era.ts';
 import { SOCK_MIN_SNDBUF, TcpMem } from '../../netstack/tcp-mem.ts';
 import { GFP } from '../../reserve/gfp.ts';
 import { PF } from '../../reserve/task.ts';
@@ -311,6 +312,27 @@ describe("A's send path", () => {
     expect(rig.sent.filter((f) => f.type === FRAME_TYPE.DATA)).toHaveLength(0);
     establish(rig, 2, 4096);
     expect(rig.sent.filter((f) => f.type === FRAME_TYPE.DATA)).toHaveLength(1);
+  });
+
+  it('the NBD sender is PF_MEMALLOC from 3.6 on; in 2.6 its GFP_NOIO send allocation stops at min', () => {
+    for (const era of ['2.6', '3.6', 'modern'] as const) {
+      const rig = makeStack(era);
+      const nbd = rig.model.tasks.spawn('nbd0', {
+        flags: nbdSenderFlags(ERA_KNOBS[era]),
+        oomScoreAdj: -1000,
+      });
+      expect((nbd.flags & PF.MEMALLOC) !== 0).toBe(era !== '2.6');
+      expect(nbd.flags & PF.KTHREAD).toBe(PF.KTHREAD);
+      // One page below min: only ALLOC_NO_WATERMARKS gets a page without reclaim.
+      setFree(rig.model, 511);
+      const r = rig.model.allocator.tryAlloc({
+        gfp: GFP.NOIO,
+        ctx: { exec: 'task', task: nbd },
+        use: 'skb',
+      });
+      if (era === '2.6') expect(r?.ok).not.toBe(true);
+      else expect(r).toMatchObject({ ok: true, pfmemalloc: true });
+    }
   });
 
   it('a PF_MEMALLOC sender may use the reserve in every era; pages are held until ACKed', async () => {
