@@ -4,6 +4,7 @@
 // until acknowledged, bounded by the send buffer).
 import type { Scheduler } from '../reserve/clock.ts';
 import { gfpAllowsBlocking, type GfpMask } from '../reserve/gfp.ts';
+import type { MemCgroup } from '../reserve/memcg.ts';
 import type { PageAllocator } from '../reserve/page-allocator.ts';
 import type { AllocContext } from '../reserve/task.ts';
 import { WaitQueue } from '../reserve/wait-queue.ts';
@@ -73,6 +74,8 @@ export class EmuSocket implements SocketMemState {
   readonly flow: Flow<HeldSkb>;
   /** SOCK_MEMALLOC (sk_set_memalloc). */
   memalloc = false;
+  /** sk->sk_memcg: set once, before the socket holds any memory. */
+  memcg: MemCgroup | null = null;
   rcvbuf: number;
   sndbuf: number;
   /** The sndbuf the socket was opened with; tcp_sndbuf_expand grows it back to this. */

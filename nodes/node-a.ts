@@ -219,6 +219,7 @@ export async function startA(rt: NodeRuntime): Promise<RunningNode> {
     accept: (connection, _peer, link) => {
       const aconn = stack.attach({ send: (f) => connection.send(f) });
       bConnections.add(aconn);
+      aconn.acceptMemcg = memcg ?? null;
       aconn.onAccept = (socket) => service.add(socket);
       link.onDrain = () => {
         for (const s of aconn.sockets.values()) s.flow.pump();
@@ -343,6 +344,7 @@ export async function startA(rt: NodeRuntime): Promise<RunningNode> {
         high: g.high,
         max: g.max,
         peak: g.peak,
+        socketPages: g.socketPages,
         events: g.events,
       })),
       tasks: model.tasks.all().map((t) => ({

@@ -49,7 +49,14 @@ export interface AStatusView {
     [counter: string]: number;
   };
   workloads: { serviceMessages: number; hogTouches: number };
-  memcgs: { name: string; usage: number; high: number | null; max: number | null; peak: number }[];
+  memcgs: {
+    name: string;
+    usage: number;
+    high: number | null;
+    max: number | null;
+    peak: number;
+    socketPages?: number;
+  }[];
   tasks: { name: string; activity: string }[];
 }
 
@@ -73,6 +80,8 @@ export interface TimelinePoint {
   readonly serviceMessages: number;
   readonly blockedTasks: number;
   readonly memcgUsage: number | null;
+  /** Of memcgUsage, socket buffer pages (mem_cgroup_charge_skmem). */
+  readonly memcgSocketPages: number | null;
   /** Writeout latency so far: cumulative counts per bucket of LATENCY_BOUNDS_MS. */
   readonly writeLatencyCounts: readonly number[];
 }
@@ -189,6 +198,7 @@ function toPoint(t: number, s: AStatusView): TimelinePoint {
     serviceMessages: s.workloads.serviceMessages,
     blockedTasks: s.tasks.filter((x) => x.activity.startsWith('D:')).length,
     memcgUsage: s.memcgs[0]?.usage ?? null,
+    memcgSocketPages: s.memcgs[0]?.socketPages ?? null,
     writeLatencyCounts: s.swap.writeLatency?.counts ?? [],
   };
 }

@@ -204,6 +204,48 @@ describe('A receive path, step 3: TCP receive memory', () => {
     expect(rig.stack.rx.drops.proto_mem.service).toBeGreaterThan(0);
   });
 
+  it("regression: socket memory was never charged to a memcg (mem_cgroup_charge_skmem: B's queued data counts in the service's cgroup)", async () => {
+    const rig = makeStack('modern');
+    const cg = rig.model.createMemcg({ name: 'service', highPages: Infinity, maxPages: 4 });
+    rig.conn.acceptMemcg = cg;
+    const s = serviceSocket(rig, 1);
+    expect(s.memcg).toBe(cg);
+    let seq = 0;
+    for (let i = 0; i < 6; i++) {
+      rig.stack.receive(rig.conn, dataFrame(1, seq, KB));
+      seq += KB;
+    }
+    // Every page tcp_mem admitted is charged to the cgroup too; from softirq (GFP_ATOMIC)
+    // the charge over memory.max (4 pages) over-charges instead of dropping.
+    expect(s.queued).toBe(6);
+    expect(cg.socketPages).toBe(rig.stack.tcpMem.allocated);
+    expect(cg.socketPages).toBe(6);
+    expect(cg.usage).toBe(6);
+    expect(cg.events.max).toBe(2);
+    // A socket of the root cgroup (the swap socket) charges no memcg.
+    const swap = rig.stack.openSocket(rig.conn, 2, { cls: 'swap' });
+    rig.stack.receive(rig.conn, dataFrame(2, 0, KB));
+    expect(swap.queued).toBe(1);
+    expect(cg.socketPages).toBe(6);
+    // Reading frees the skbs: uncharged from both.
+    while (s.read()) {
+      /* drain */
+    }
+    expect([cg.socketPages, cg.usage]).toEqual([0, 0]);
+  });
+
+  it('a socket charge over memory.high from softirq queues the cgroup high_work (one reclaim, no task penalised)', async () => {
+    const rig = makeStack('modern');
+    const cg = rig.model.createMemcg({ name: 'service', highPages: 2, maxPages: Infinity });
+    rig.conn.acceptMemcg = cg;
+    serviceSocket(rig, 1);
+    for (let i = 0; i < 4; i++) rig.stack.receive(rig.conn, dataFrame(1, i * KB, KB));
+    expect(cg.usage).toBe(4);
+    expect(cg.events.high).toBe(0);
+    await rig.sched.runFor(1);
+    expect(cg.events.high).toBe(1);
+  });
+
   it('a full receive buffer drops with reason rcvbuf and asks for a duplicate ACK', () => {
     const rig = makeStack('modern', { rcvbuf: 3 * skbTruesize(KB) });
     const s = serviceSocket(rig);
