@@ -67,7 +67,10 @@ export async function startA(rt: NodeRuntime): Promise<RunningNode> {
   const model = modelFromKnobs(k, scheduler, (e) => {
     events.push(e);
     if (events.length > EVENTS_KEPT) events.shift();
-    const level = e.type === 'integrity-error' || e.type === 'oom-no-victim' ? 'error' : 'warn';
+    const level =
+      e.type === 'integrity-error' || e.type === 'oom-no-victim' || e.type === 'oom-panic'
+        ? 'error'
+        : 'warn';
     log[level]({ event: e }, e.type);
   });
   model.start();

@@ -41,6 +41,7 @@ export interface AStatusView {
   tcpMem: { allocated: number; limits: [number, number, number] };
   stats: {
     oomKills: number;
+    oomPanics?: number;
     swapInErrors: number;
     allocRetries: number;
     nofailRetries: number;
@@ -177,6 +178,7 @@ function toSample(t: number, s: AStatusView): Sample {
     swapInErrors: s.stats.swapInErrors,
     oomKills: s.stats.oomKills,
     retries: s.stats.allocRetries + s.stats.nofailRetries,
+    oomPanics: s.stats.oomPanics ?? 0,
   };
 }
 

@@ -30,6 +30,11 @@ export class MemStats {
   reserveEmergencies = 0;
   /** OOM killer invocations that killed a task (swapnet_oom_kills_total). */
   oomKills = 0;
+  /**
+   * Global out_of_memory calls that found no task to kill: the kernel panics there
+   * ("System is deadlocked on memory"); the model records it and the verdict names it.
+   */
+  oomPanics = 0;
   /** out_of_memory calls that returned "progress" without killing (no __GFP_FS). */
   oomSkippedNoFs = 0;
   /** Pages handed to the swap device for writeout (swapnet_swap_writeout_issued_total). */

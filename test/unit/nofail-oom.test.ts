@@ -427,6 +427,22 @@ describe('when the OOM killer is invoked (__alloc_pages_may_oom, should_reclaim_
 });
 
 describe('whom the OOM killer picks (oom_badness) and what the victim gets', () => {
+  it('with no killable task a global OOM is the panic "System is deadlocked on memory"; a memcg OOM is not', () => {
+    const { model, events } = makeModel();
+    const protectedTask = model.spawnTask('protected', { oomScoreAdj: -1000 });
+    expect(model.oom.outOfMemory(GFP.KERNEL, 0, protectedTask, null)).toBe('no-victim');
+    expect(model.stats.oomPanics).toBe(1);
+    expect(events.filter((e) => e.type === 'oom-panic')).toEqual([
+      expect.objectContaining({ message: expect.stringMatching(/System is deadlocked on memory/) }),
+    ]);
+    const cg = model.createMemcg({ name: 'empty', highPages: Infinity, maxPages: 10 });
+    expect(model.oom.outOfMemory(GFP.KERNEL, 0, protectedTask, cg)).toBe('no-victim');
+    expect(model.stats.oomPanics).toBe(1);
+    // A request without __GFP_FS never gets that far: no kill, no panic.
+    expect(model.oom.outOfMemory(GFP.NOFS, 0, protectedTask, null)).toBe('no-kill-nofs');
+    expect(model.stats.oomPanics).toBe(1);
+  });
+
   it('the highest rss + swap entries + oom_score_adj * (totalpages / 1000) wins; kernel threads and oom_score_adj -1000 tasks are never picked', async () => {
     const t = makeModel({ swapPages: SWAP });
     const { model, sched, events } = t;
