@@ -33,6 +33,11 @@ export interface EraKnobs {
    */
   readonly reclaimThrottle: ReclaimThrottleStyle;
   /**
+   * OOM detection: 'zone-reclaimable' before 4.7 (loop while any page is freed, the
+   * victim gets the whole reserve), 'retries' since (should_reclaim_retry, 16 rounds).
+   */
+  readonly oomDetection: 'retries' | 'zone-reclaimable';
+  /**
    * The NBD client sends under PF_MEMALLOC (memalloc_noreclaim_save in sock_xmit, 3.6+);
    * before, from its own thread with GFP_NOIO and no PF_MEMALLOC (kernel-reference 9).
    */
@@ -53,6 +58,7 @@ export const ERA_KNOBS: Readonly<Record<EraName, EraKnobs>> = {
     pfmemallocThrottleAvailable: false,
     reclaimThrottle: 'congestion_wait',
     nbdSendsUnderMemalloc: false,
+    oomDetection: 'zone-reclaimable',
     sockMinSndbuf: 2048,
     socketCaps: {
       tcpMemFormula: '2.6',
@@ -70,6 +76,7 @@ export const ERA_KNOBS: Readonly<Record<EraName, EraKnobs>> = {
     pfmemallocThrottleAvailable: true,
     reclaimThrottle: 'congestion_wait',
     nbdSendsUnderMemalloc: true,
+    oomDetection: 'zone-reclaimable',
     sockMinSndbuf: SOCK_MIN_SNDBUF,
     socketCaps: {
       tcpMemFormula: '3.x',
@@ -87,6 +94,7 @@ export const ERA_KNOBS: Readonly<Record<EraName, EraKnobs>> = {
     pfmemallocThrottleAvailable: true,
     reclaimThrottle: 'reclaim_throttle',
     nbdSendsUnderMemalloc: true,
+    oomDetection: 'retries',
     sockMinSndbuf: SOCK_MIN_SNDBUF,
     socketCaps: MODERN_SOCKET_CAPS,
   },

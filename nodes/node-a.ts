@@ -53,6 +53,7 @@ export function modelFromKnobs(
       },
       memcgKmemChargeWithoutReclaim: k['memcg.kmemChargeWithoutReclaim'],
       reclaimThrottle: era.reclaimThrottle,
+      oomDetection: era.oomDetection,
     },
     scheduler,
     sink,

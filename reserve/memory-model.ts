@@ -42,6 +42,8 @@ export interface MemoryModelConfig {
   readonly emergencyCache?: EmergencyCacheOptions;
   /** Seed 002's 2015 behaviour: kernel memory charged without reclaim skips memory.high. */
   readonly memcgKmemChargeWithoutReclaim: boolean;
+  /** OOM detection: 'retries' (4.7+, default) or 'zone-reclaimable' (before 4.7). */
+  readonly oomDetection?: 'retries' | 'zone-reclaimable';
   /** How reclaimers that free nothing wait: the era's (default 'reclaim_throttle', 5.16+). */
   readonly reclaimThrottle?: ReclaimThrottleStyle;
 }
@@ -111,6 +113,7 @@ export class MemoryModel {
       wakeKswapd: () => this.kswapd.wake(),
       directReclaim: (req, gfp) => this.reclaimer.directReclaim(req.ctx.task, gfp),
       reclaimablePages: () => this.reclaimablePages(),
+      pagesScanned: () => this.zone.pagesScanned,
       outOfMemory: (gfp, order, task) => this.oom.outOfMemory(gfp, order, task, null),
       ...(config.recursiveReclaim
         ? { recursiveReclaim: (n: number) => this.reclaimer.reclaimCleanOnly(n) }
@@ -123,6 +126,7 @@ export class MemoryModel {
       this.stats,
       events,
       hooks,
+      config.oomDetection ?? 'retries',
     );
     this.memcgs = new MemcgController(
       scheduler,

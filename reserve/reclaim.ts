@@ -176,6 +176,7 @@ export class Reclaimer {
       for (const s of this.shrinkers) shrinkSlab(s.shrinker, s, sc.nrToReclaim, lru);
     }
     let reclaimed = this.files.reclaimClean(sc.memcg, sc.nrToReclaim);
+    let nrScanned = reclaimed;
     if (reclaimed < sc.nrToReclaim) {
       // shrink_folio_list: at most SWAP_CLUSTER_MAX anon pages isolated per pass.
       const want = Math.min(SWAP_CLUSTER_MAX, sc.nrToReclaim - reclaimed);
@@ -184,6 +185,7 @@ export class Reclaimer {
         if (this.anon.reclaimablePages(sc.memcg) === 0) break;
         const victim = this.anon.isolateVictim(sc.memcg);
         if (victim < 0) break;
+        nrScanned++;
         if (this.anon.stateOf(victim) === ANON.CLEAN) {
           reclaimed += this.anon.freeClean(victim);
           continue;
@@ -196,6 +198,8 @@ export class Reclaimer {
         if (!(await this.anon.startWriteout(victim, sc.task))) break;
       }
     }
+    // Counted after the frees above reset it: what this pass scanned without effect.
+    if (reclaimed === 0) this.zone.pagesScanned += Math.max(nrScanned, 1);
     if (reclaimed > 0) this.onProgress();
     return reclaimed;
   }
