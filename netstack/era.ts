@@ -37,6 +37,8 @@ export interface EraKnobs {
    * victim gets the whole reserve), 'retries' since (should_reclaim_retry, 16 rounds).
    */
   readonly oomDetection: 'retries' | 'zone-reclaimable';
+  /** throttle_vm_writeout in direct reclaim (2.6 until 4.9: the 2.6 and 3.6 eras). */
+  readonly throttleVmWriteout: boolean;
   /**
    * The NBD client sends under PF_MEMALLOC (memalloc_noreclaim_save in sock_xmit, 3.6+);
    * before, from its own thread with GFP_NOIO and no PF_MEMALLOC (kernel-reference 9).
@@ -59,6 +61,7 @@ export const ERA_KNOBS: Readonly<Record<EraName, EraKnobs>> = {
     reclaimThrottle: 'congestion_wait',
     nbdSendsUnderMemalloc: false,
     oomDetection: 'zone-reclaimable',
+    throttleVmWriteout: true,
     sockMinSndbuf: 2048,
     socketCaps: {
       tcpMemFormula: '2.6',
@@ -77,6 +80,7 @@ export const ERA_KNOBS: Readonly<Record<EraName, EraKnobs>> = {
     reclaimThrottle: 'congestion_wait',
     nbdSendsUnderMemalloc: true,
     oomDetection: 'zone-reclaimable',
+    throttleVmWriteout: true,
     sockMinSndbuf: SOCK_MIN_SNDBUF,
     socketCaps: {
       tcpMemFormula: '3.x',
@@ -95,6 +99,7 @@ export const ERA_KNOBS: Readonly<Record<EraName, EraKnobs>> = {
     reclaimThrottle: 'reclaim_throttle',
     nbdSendsUnderMemalloc: true,
     oomDetection: 'retries',
+    throttleVmWriteout: false,
     sockMinSndbuf: SOCK_MIN_SNDBUF,
     socketCaps: MODERN_SOCKET_CAPS,
   },

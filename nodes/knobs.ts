@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { ConfigError } from '../reserve/errors.ts';
 import { IO_SCHEDULERS } from '../reserve/io-scheduler.ts';
+import { MEMPOOL_STRATEGIES } from '../reserve/mempool.ts';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 const nullableInt = (min: number, max: number) => int(min, max).nullable();
@@ -27,6 +28,11 @@ export const KNOB_SPECS = {
     z.boolean(),
     true,
     'throttle direct reclaimers on pfmemalloc_wait: in every kernel since 3.6 (none in era 2.6)',
+  ],
+  'vm.dirtyRatio': [
+    int(1, 100),
+    20,
+    'vm.dirty_ratio: throttle_vm_writeout (eras 2.6, 3.6) waits while writeback exceeds it (+10%)',
   ],
   'vm.recursiveReclaim': [
     z.boolean(),
@@ -79,9 +85,9 @@ export const KNOB_SPECS = {
     'a dm-crypt stage: a bounce page from a mempool per writeout (seed 000)',
   ],
   'mempool.strategy': [
-    z.enum(['kernel', 'pool-first', 'allocator-reclaim']),
+    z.enum(MEMPOOL_STRATEGIES),
     'kernel',
-    'mempool order (seed 000)',
+    'mempool order (seed 000): kernel, pool-first, allocator-reclaim, no-reclaim, less-throttle',
   ],
   'mempool.minNr': [int(0, 1 << 20), 32, "dm-crypt's bounce page pool size"],
   'hog.tasks': [int(0, 256), 4, 'hog tasks touching anonymous memory'],

@@ -54,6 +54,7 @@ export function modelFromKnobs(
       memcgKmemChargeWithoutReclaim: k['memcg.kmemChargeWithoutReclaim'],
       reclaimThrottle: era.reclaimThrottle,
       oomDetection: era.oomDetection,
+      throttleVmWriteout: era.throttleVmWriteout ? { dirtyRatio: k['vm.dirtyRatio'] } : null,
     },
     scheduler,
     sink,
@@ -89,7 +90,11 @@ export async function startA(rt: NodeRuntime): Promise<RunningNode> {
   const nbd = model.tasks.spawn('nbd0', { flags: nbdSenderFlags(era), oomScoreAdj: -1000 });
   let crypt: { pool: Mempool; task: ReturnType<typeof model.tasks.spawn> } | undefined;
   if (k['swap.dmcrypt']) {
-    const kcryptd = model.tasks.spawn('kcryptd', { flags: PF.KTHREAD, oomScoreAdj: -1000 });
+    const lessThrottle = k['mempool.strategy'] === 'less-throttle' ? PF.LESS_THROTTLE : 0;
+    const kcryptd = model.tasks.spawn('kcryptd', {
+      flags: PF.KTHREAD | lessThrottle,
+      oomScoreAdj: -1000,
+    });
     const pool = new Mempool(model.allocator, scheduler, {
       minNr: k['mempool.minNr'],
       strategy: k['mempool.strategy'],

@@ -101,6 +101,8 @@ export class SwapDriver implements SwapDevice {
   private current: EmuSocket | undefined;
   /** Whether the dispatch loop runs (one request is handed to the socket at a time). */
   private dispatching = false;
+  /** The kcryptd work queue: the end of the chain of bounce-page allocations. */
+  private kcryptdTail: Promise<void> = Promise.resolve();
   private stopped = false;
 
   constructor(private readonly opts: SwapDriverOptions) {
@@ -210,9 +212,17 @@ export class SwapDriver implements SwapDevice {
     return result;
   }
 
-  /** dm-crypt: kcryptd takes a bounce page (GFP_NOIO, may wait on the pool), then submits. */
+  /**
+   * dm-crypt: kcryptd takes a bounce page (GFP_NOIO, may wait on the pool), then submits.
+   * One kcryptd thread works through the writes in order (its workqueue runs one item at
+   * a time), so a sleep in its allocation delays every write behind it.
+   */
   private async encrypt(req: Request, crypt: NonNullable<SwapDriverOptions['crypt']>) {
-    await crypt.pool.alloc({ exec: 'task', task: crypt.task }, GFP.NOIO);
+    const turn = this.kcryptdTail.then(() =>
+      crypt.pool.alloc({ exec: 'task', task: crypt.task }, GFP.NOIO),
+    );
+    this.kcryptdTail = turn.then(() => undefined);
+    await turn;
     req.bounce = true;
     this.stats.bounceAllocs++;
     if (this.stopped) return;

@@ -74,6 +74,20 @@ export const POLICIES: readonly Policy[] = [
     apply: () => ({ ...memalloc, 'swap.dmcrypt': true, 'mempool.strategy': 'allocator-reclaim' }),
   },
   {
+    name: 'mempool-no-reclaim',
+    seed: '000',
+    summary:
+      'memalloc, plus dm-crypt on swap; mempool_alloc never enters direct reclaim: allocator without it, pool, then wait on the pool',
+    apply: () => ({ ...memalloc, 'swap.dmcrypt': true, 'mempool.strategy': 'no-reclaim' }),
+  },
+  {
+    name: 'mempool-less-throttle',
+    seed: '000',
+    summary:
+      "memalloc, plus dm-crypt on swap; the kernel's order, kcryptd exempt from throttle_vm_writeout (PF_LESS_THROTTLE)",
+    apply: () => ({ ...memalloc, 'swap.dmcrypt': true, 'mempool.strategy': 'less-throttle' }),
+  },
+  {
     name: 'nofail',
     seed: '003',
     summary:

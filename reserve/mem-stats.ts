@@ -12,6 +12,10 @@ export class MemStats {
   directReclaimThrottled = 0;
   /** reclaim_throttle sleeps (writeback, no progress). */
   reclaimThrottleWaits = 0;
+  /** congestion_wait(HZ/10) sleeps in throttle_vm_writeout (before 4.10). */
+  throttleVmWriteoutWaits = 0;
+  /** Model milliseconds spent in throttle_vm_writeout, all tasks. */
+  throttleVmWriteoutMs = 0;
   /** Clean file pages freed by reclaim. */
   cleanPagesReclaimed = 0;
   /** Recursive reclaim calls (vm.recursiveReclaim: a reserve user found the reserve empty). */

@@ -42,6 +42,8 @@ export interface MemoryModelConfig {
   readonly emergencyCache?: EmergencyCacheOptions;
   /** Seed 002's 2015 behaviour: kernel memory charged without reclaim skips memory.high. */
   readonly memcgKmemChargeWithoutReclaim: boolean;
+  /** throttle_vm_writeout with vm.dirty_ratio (kernels until 4.9); absent: none. */
+  readonly throttleVmWriteout?: { readonly dirtyRatio: number } | null;
   /** OOM detection: 'retries' (4.7+, default) or 'zone-reclaimable' (before 4.7). */
   readonly oomDetection?: 'retries' | 'zone-reclaimable';
   /** How reclaimers that free nothing wait: the era's (default 'reclaim_throttle', 5.16+). */
@@ -169,6 +171,7 @@ export class MemoryModel {
       this.stats,
       this.throttle,
       config.reclaimThrottle ?? 'reclaim_throttle',
+      config.throttleVmWriteout ?? null,
     );
     this.kswapd = new Kswapd(this.zone, this.reclaimer, kswapdTask, scheduler, this.stats, events);
     this.oom = new OomKiller(

@@ -147,6 +147,8 @@ export class Reclaimer {
     private readonly stats: MemStats,
     private readonly throttle: DirectReclaimThrottle | null,
     private readonly throttleStyle: ReclaimThrottleStyle = 'reclaim_throttle',
+    /** throttle_vm_writeout (until 4.9) with vm.dirty_ratio; null: not in this kernel. */
+    private readonly vmWriteout: { readonly dirtyRatio: number } | null = null,
   ) {
     this.writebackWait = new WaitQueue(scheduler);
     anon.onWritebackEnd = () => this.writebackEnded();
@@ -235,6 +237,7 @@ export class Reclaimer {
         kswapd: false,
       });
       if (reclaimed === 0) await this.throttleNoProgress('direct', task);
+      await this.throttleVmWriteout(gfp, task);
     } finally {
       task.memallocNoreclaimRestore(saved);
     }
@@ -258,6 +261,42 @@ export class Reclaimer {
       task.memallocNoreclaimRestore(saved);
     }
     return reclaimed;
+  }
+
+  /**
+   * The dirty threshold throttle_vm_writeout compares writeback with: vm.dirty_ratio of
+   * the dirtyable memory (global_dirtyable_memory: free pages plus the file LRU), plus
+   * 10% ("boost the allowable dirty threshold a bit for page allocators").
+   */
+  vmWriteoutThreshold(dirtyRatio: number): number {
+    const dirtyable =
+      this.zone.free + this.zone.pages('file_clean') + this.zone.pages('file_dirty');
+    const thresh = Math.floor((dirtyRatio * dirtyable) / 100);
+    return thresh + Math.floor(thresh / 10);
+  }
+
+  /**
+   * throttle_vm_writeout (mm/page-writeback.c, called from a direct reclaimer's pass until
+   * 4.9): while NR_WRITEBACK exceeds the dirty threshold plus 10%, congestion_wait(BLK_RW_
+   * ASYNC, HZ/10); a caller without both __GFP_FS and __GFP_IO (GFP_NOIO, GFP_NOFS) leaves
+   * after one wait. The device is blk-mq (nbd since 4.9, dm over it), which never marks
+   * itself congested, so each wait is the whole 100 ms. Not for kswapd, and not for a
+   * PF_LESS_THROTTLE task (seed 000's 2016 proposal).
+   */
+  async throttleVmWriteout(gfp: GfpMask, task: Task): Promise<void> {
+    const vm = this.vmWriteout;
+    if (!vm || task.flags & PF.LESS_THROTTLE) return;
+    const start = this.scheduler.now();
+    for (;;) {
+      if (this.zone.pages('writeback') <= this.vmWriteoutThreshold(vm.dirtyRatio)) break;
+      this.stats.throttleVmWriteoutWaits++;
+      const previous = task.activity;
+      task.setActivity('D:throttle-vm-writeout', this.scheduler.now());
+      await new WaitQueue(this.scheduler).wait(HZ / 10);
+      task.setActivity(previous, this.scheduler.now());
+      if ((gfp & (__GFP.FS | __GFP.IO)) !== (__GFP.FS | __GFP.IO)) break;
+    }
+    this.stats.throttleVmWriteoutMs += this.scheduler.now() - start;
   }
 
   /** The sleep of a reclaimer of `kind` that freed nothing (reclaimThrottleReason). */

@@ -7,7 +7,7 @@ import { ANON } from '../../reserve/anon-memory.ts';
 import { GFP } from '../../reserve/gfp.ts';
 import { RECLAIM_THROTTLE_MS, reclaimThrottleReason } from '../../reserve/reclaim.ts';
 import { PF } from '../../reserve/task.ts';
-import { makeModel } from '../helpers/model.ts';
+import { makeModel, setFree } from '../helpers/model.ts';
 
 describe('direct reclaim progress is the caller’s own nr_reclaimed', () => {
   it('regression: writeback completing while a direct reclaimer slept counted as its progress', async () => {
@@ -97,5 +97,72 @@ describe('reclaim_throttle by who sleeps (5.16+) and congestion_wait before', ()
       slept[style] = end - start;
     }
     expect(slept).toEqual({ reclaim_throttle: 0, congestion_wait: 100 });
+  });
+});
+
+describe('throttle_vm_writeout (until 4.9, seed 000)', () => {
+  /** A model with `writeback` pages under writeback that never complete, and `free` free. */
+  async function withWriteback(writeback: number) {
+    const t = makeModel({ throttleVmWriteout: { dirtyRatio: 20 } }, { latencyMs: 1 });
+    const hog = t.model.spawnTask('hog');
+    const region = t.model.anon.map(hog, writeback + 10);
+    for (let p = region.base; p < region.base + writeback + 10; p++)
+      await t.model.anon.fault(hog, p);
+    t.device.partition();
+    for (let i = 0; i < writeback; i++)
+      await t.model.anon.startWriteout(t.model.anon.isolateVictim(null), hog);
+    return t;
+  }
+
+  it('waits HZ/10 once for GFP_NOIO exactly when writeback exceeds dirty_ratio of dirtyable memory plus 10%', async () => {
+    const t = await withWriteback(100);
+    // Dirtyable = free pages (no page cache): threshold = 20% of free, plus a tenth.
+    const task = t.model.tasks.spawn('kcryptd', { flags: PF.KTHREAD, oomScoreAdj: -1000 });
+    const thresholdAt = (free: number) => {
+      const x = Math.floor((20 * free) / 100);
+      return x + Math.floor(x / 10);
+    };
+    // 100 writeback pages: at 460 free pages the threshold is 92 + 9 = 101 (no wait), at
+    // 450 it is 90 + 9 = 99 (one wait).
+    expect(thresholdAt(460)).toBe(101);
+    expect(thresholdAt(450)).toBe(99);
+    const waitFor = async (free: number) => {
+      setFree(t.model, free);
+      expect(t.model.reclaimer.vmWriteoutThreshold(20)).toBe(thresholdAt(free));
+      const start = t.sched.now();
+      let end = -1;
+      void t.model.reclaimer.throttleVmWriteout(GFP.NOIO, task).then(() => (end = t.sched.now()));
+      await t.sched.runFor(1000);
+      return end - start;
+    };
+    expect(await waitFor(460)).toBe(0);
+    expect(await waitFor(450)).toBe(100);
+    expect(t.model.stats.throttleVmWriteoutWaits).toBe(1);
+    expect(t.model.stats.throttleVmWriteoutMs).toBe(100);
+    // GFP_KERNEL (__GFP_FS and __GFP_IO) keeps waiting while writeback stays high.
+    let done = false;
+    void t.model.reclaimer.throttleVmWriteout(GFP.KERNEL, task).then(() => (done = true));
+    await t.sched.runFor(1000);
+    expect(done).toBe(false);
+    expect(task.activity).toBe('D:throttle-vm-writeout');
+    // A PF_LESS_THROTTLE task is exempt.
+    const less = t.model.tasks.spawn('kcryptd2', {
+      flags: PF.KTHREAD | PF.LESS_THROTTLE,
+      oomScoreAdj: -1000,
+    });
+    let lessDone = false;
+    void t.model.reclaimer.throttleVmWriteout(GFP.NOIO, less).then(() => (lessDone = true));
+    await t.sched.runFor(0);
+    expect(lessDone).toBe(true);
+  });
+
+  it('is not in modern kernels (no config): no wait whatever the writeback', async () => {
+    const t = makeModel({}, { latencyMs: 1 });
+    const task = t.model.spawnTask('x');
+    setFree(t.model, 100);
+    let done = false;
+    void t.model.reclaimer.throttleVmWriteout(GFP.NOIO, task).then(() => (done = true));
+    await t.sched.runFor(0);
+    expect(done).toBe(true);
   });
 });
