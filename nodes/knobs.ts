@@ -79,6 +79,11 @@ export const KNOB_SPECS = {
   ],
   'swap.sndbufBytes': [int(4096, 1 << 30), 16384, "the swap socket's send buffer (tcp_wmem[1])"],
   'swap.sizeMiB': [nullableInt(1, 1 << 22), null, 'swap device size (null: twice the RAM)'],
+  'swap.transportPagesPerRequest': [
+    int(0, 1024),
+    0,
+    'pages the swap transport allocates per request (GFP_NOIO by the NBD thread), held until the reply',
+  ],
   'swap.dmcrypt': [
     z.boolean(),
     false,
@@ -143,6 +148,11 @@ export const KNOB_SPECS = {
     'the 2015 behaviour: kernel memory charged without reclaim skips memory.high (seed 002)',
   ],
   'reader.pages': [int(0, 1 << 26), 0, 'clean page cache a reader fills before the run'],
+  'reader.rereadMs': [
+    int(0, 600_000),
+    0,
+    'the reader re-reads its files this often, refilling what reclaim took (0: reads once)',
+  ],
   'flood.connections': [int(0, 100_000), 64, "B's connections to A's service"],
   'flood.ignoreWindow': [z.boolean(), false, "B ignores A's advertised window (a hostile flood)"],
   'flood.rate': [

@@ -10,6 +10,7 @@ import { DEFAULT_MEMORY_CONFIG, MemoryModel } from '../reserve/memory-model.ts';
 import { Mempool } from '../reserve/mempool.ts';
 import { createRng } from '../reserve/rng.ts';
 import { PF } from '../reserve/task.ts';
+import { TransportBuffers } from '../reserve/transport-buffers.ts';
 import { pagesFromMiB } from '../reserve/units.ts';
 import { z } from 'zod';
 import { faultControl } from './fault-control.ts';
@@ -110,6 +111,15 @@ export async function startA(rt: NodeRuntime): Promise<RunningNode> {
     ioScheduler: k['swap.ioScheduler'],
     task: nbd,
     ...(crypt ? { crypt } : {}),
+    ...(k['swap.transportPagesPerRequest'] > 0
+      ? {
+          transport: new TransportBuffers(
+            model.allocator,
+            scheduler,
+            k['swap.transportPagesPerRequest'],
+          ),
+        }
+      : {}),
     onWriteCompleted: (seconds, atMs) => {
       duration.observe(seconds);
       writeLatency.observe(seconds * 1000);
@@ -265,7 +275,7 @@ export async function startA(rt: NodeRuntime): Promise<RunningNode> {
             },
             workloads,
           )
-        : startReader(model, k['reader.pages'], workloads);
+        : startReader(model, k['reader.pages'], workloads, k['reader.rereadMs']);
     started.set(name, w);
     running.push(w);
     log.info({ workload: name }, 'workload started');

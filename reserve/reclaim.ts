@@ -92,6 +92,9 @@ export interface Shrinker {
   readonly seeks: number;
 }
 
+/** vm.swappiness default: anon's weight against file's (200 - swappiness) in get_scan_count. */
+const SWAPPINESS = 60;
+
 /** SHRINK_BATCH: objects a shrinker is asked to scan at a time. */
 const SHRINK_BATCH = 128;
 
@@ -177,12 +180,12 @@ export class Reclaimer {
       const lru = this.zone.pages('anon') + this.zone.pages('file_clean');
       for (const s of this.shrinkers) shrinkSlab(s.shrinker, s, sc.nrToReclaim, lru);
     }
-    let reclaimed = this.files.reclaimClean(sc.memcg, sc.nrToReclaim);
+    const mayIo = (sc.gfp & __GFP.IO) !== 0;
+    let reclaimed = this.files.reclaimClean(sc.memcg, this.fileScanTarget(sc, mayIo));
     let nrScanned = reclaimed;
     if (reclaimed < sc.nrToReclaim) {
       // shrink_folio_list: at most SWAP_CLUSTER_MAX anon pages isolated per pass.
       const want = Math.min(SWAP_CLUSTER_MAX, sc.nrToReclaim - reclaimed);
-      const mayIo = (sc.gfp & __GFP.IO) !== 0;
       for (let scanned = 0; scanned < want; scanned++) {
         if (this.anon.reclaimablePages(sc.memcg) === 0) break;
         const victim = this.anon.isolateVictim(sc.memcg);
@@ -204,6 +207,22 @@ export class Reclaimer {
     if (reclaimed === 0) this.zone.pagesScanned += Math.max(nrScanned, 1);
     if (reclaimed > 0) this.onProgress();
     return reclaimed;
+  }
+
+  /**
+   * get_scan_count: how much of this pass's target goes to the file LRU. While there is
+   * enough inactive page cache (inactive_list_is_low false: a cache read once) reclaim
+   * takes only file pages (SCAN_FILE), as before any anon page is written; once the cache
+   * is mostly active (a reader re-reading its files) file and anon are scanned in
+   * proportion to their sizes and vm.swappiness (60): SCAN_FRACT.
+   */
+  private fileScanTarget(sc: ScanControl, mayIo: boolean): number {
+    const file = this.files.cleanPages(sc.memcg);
+    const anon = mayIo ? this.anon.reclaimablePages(sc.memcg) : 0;
+    if (file === 0 || anon === 0 || !this.files.inactiveFileLow(sc.memcg)) return sc.nrToReclaim;
+    const fp = file * (200 - SWAPPINESS);
+    const ap = anon * SWAPPINESS;
+    return Math.ceil((sc.nrToReclaim * fp) / (fp + ap));
   }
 
   /**
