@@ -16,6 +16,8 @@ export class MemStats {
   throttleVmWriteoutWaits = 0;
   /** Model milliseconds spent in throttle_vm_writeout, all tasks. */
   throttleVmWriteoutMs = 0;
+  /** Of them, by kernel threads (dm-crypt's kcryptd: the writeout path itself). */
+  throttleVmWriteoutKthreadMs = 0;
   /** Clean file pages freed by reclaim. */
   cleanPagesReclaimed = 0;
   /** Recursive reclaim calls (vm.recursiveReclaim: a reserve user found the reserve empty). */

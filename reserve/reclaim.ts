@@ -315,7 +315,9 @@ export class Reclaimer {
       task.setActivity(previous, this.scheduler.now());
       if ((gfp & (__GFP.FS | __GFP.IO)) !== (__GFP.FS | __GFP.IO)) break;
     }
-    this.stats.throttleVmWriteoutMs += this.scheduler.now() - start;
+    const spent = this.scheduler.now() - start;
+    this.stats.throttleVmWriteoutMs += spent;
+    if (task.flags & PF.KTHREAD) this.stats.throttleVmWriteoutKthreadMs += spent;
   }
 
   /** The sleep of a reclaimer of `kind` that freed nothing (reclaimThrottleReason). */

@@ -139,6 +139,7 @@ describe('throttle_vm_writeout (until 4.9, seed 000)', () => {
     expect(await waitFor(450)).toBe(100);
     expect(t.model.stats.throttleVmWriteoutWaits).toBe(1);
     expect(t.model.stats.throttleVmWriteoutMs).toBe(100);
+    expect(t.model.stats.throttleVmWriteoutKthreadMs).toBe(100);
     // GFP_KERNEL (__GFP_FS and __GFP_IO) keeps waiting while writeback stays high.
     let done = false;
     void t.model.reclaimer.throttleVmWriteout(GFP.KERNEL, task).then(() => (done = true));
