@@ -4,6 +4,8 @@
 // from the reserve once free memory is at min; with the reserve empty its allocation
 // fails and it retries after a short sleep (the writeout path is starved). Seed 004:
 // recursive reclaim acts exactly here, when such an allocation finds the reserve empty.
+// Simplification: a sender without PF_MEMALLOC (era 2.6) does not enter direct reclaim
+// here; below min it just retries after the short sleep.
 import { sleep, type Scheduler } from './clock.ts';
 import { GFP } from './gfp.ts';
 import type { PageAllocator } from './page-allocator.ts';
