@@ -3,6 +3,7 @@
 // owes. Pure: frames come in through receive(), go out through each connection's
 // send(); time from the model's scheduler.
 import { __GFP, GFP, gfpOr, type GfpMask } from '../reserve/gfp.ts';
+import type { MemCgroup } from '../reserve/memcg.ts';
 import type { MemoryModel } from '../reserve/memory-model.ts';
 import { deriveSysctls } from '../reserve/sysctl-defaults.ts';
 import { PAGE_SIZE } from '../reserve/units.ts';
@@ -46,6 +47,11 @@ export class AConnection {
   onAccept: (socket: EmuSocket) => void = () => {};
   /** What class a socket the peer opens gets. */
   acceptClass: SocketClass = 'service';
+  /**
+   * The memcg of the task that accepts the peer's flows (mem_cgroup_sk_alloc at accept):
+   * their socket memory is charged there.
+   */
+  acceptMemcg: MemCgroup | null = null;
   closed = false;
 
   constructor(readonly sink: FrameSink) {}
@@ -77,6 +83,11 @@ export class AStack {
       options.tcpMem ?? derived.tcpMem,
       derived.tcpRmem[0],
       derived.tcpWmem[0],
+      options.era.sockMinSndbuf,
+      {
+        charge: (memcg, pages) => this.model.memcgs.chargeSkmem(memcg, pages),
+        uncharge: (memcg, pages) => this.model.memcgs.unchargeSkmem(memcg, pages),
+      },
     );
     this.rcvbuf = options.rcvbuf ?? derived.tcpRmem[1];
     this.sndbuf = options.sndbuf ?? derived.tcpWmem[1];
@@ -144,6 +155,7 @@ export class AStack {
       if (pfPages < 0) return;
       this.rxPath.release(frame, pfPages);
       socket = this.makeSocket(conn, frame.flowId, conn.acceptClass);
+      socket.memcg = conn.acceptMemcg;
       socket.flow.onPeerAck(frame);
       socket.flow.requestAck();
       conn.onAccept(socket);

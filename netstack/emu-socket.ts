@@ -4,6 +4,7 @@
 // until acknowledged, bounded by the send buffer).
 import type { Scheduler } from '../reserve/clock.ts';
 import { gfpAllowsBlocking, type GfpMask } from '../reserve/gfp.ts';
+import type { MemCgroup } from '../reserve/memcg.ts';
 import type { PageAllocator } from '../reserve/page-allocator.ts';
 import type { AllocContext } from '../reserve/task.ts';
 import { WaitQueue } from '../reserve/wait-queue.ts';
@@ -73,8 +74,12 @@ export class EmuSocket implements SocketMemState {
   readonly flow: Flow<HeldSkb>;
   /** SOCK_MEMALLOC (sk_set_memalloc). */
   memalloc = false;
+  /** sk->sk_memcg: set once, before the socket holds any memory. */
+  memcg: MemCgroup | null = null;
   rcvbuf: number;
   sndbuf: number;
+  /** The sndbuf the socket was opened with; tcp_sndbuf_expand grows it back to this. */
+  private readonly sndbufInitial: number;
   allocation: GfpMask;
   rmemAlloc = 0;
   wmemQueued = 0;
@@ -104,6 +109,7 @@ export class EmuSocket implements SocketMemState {
     this.cls = options.cls;
     this.rcvbuf = options.rcvbuf;
     this.sndbuf = options.sndbuf;
+    this.sndbufInitial = options.sndbuf;
     this.allocation = options.allocation;
     this.readable = new WaitQueue(host.scheduler);
     this.writeSpace = new WaitQueue(host.scheduler);
@@ -217,7 +223,7 @@ export class EmuSocket implements SocketMemState {
     const pages = skbPages(payload.length);
     for (;;) {
       if (this.closed) return false;
-      if (this.wmemQueued < this.sndbuf && this.chargeSend(pages)) {
+      if (this.wmemQueued < this.sndbuf && this.chargeSend(pages, truesize)) {
         // Claim the send buffer before the allocation may sleep: concurrent senders
         // must not all pass the check above.
         this.wmemQueued += truesize;
@@ -249,7 +255,7 @@ export class EmuSocket implements SocketMemState {
    * sk_wmem_schedule, or sk_forced_mem_schedule for an skb into empty write and
    * retransmit queues when the era has it: such a socket can always send one skb.
    */
-  private chargeSend(pages: number): boolean {
+  private chargeSend(pages: number, truesize: number): boolean {
     if (
       this.host.era.forcedFirstSendSkb &&
       this.wmemQueued === 0 &&
@@ -259,7 +265,7 @@ export class EmuSocket implements SocketMemState {
       this.host.tcpMem.force(this, pages);
       return true;
     }
-    return this.host.tcpMem.charge(this, pages, 'send');
+    return this.host.tcpMem.charge(this, pages, 'send', truesize);
   }
 
   /** Closes the socket: frees everything it holds, stops its timers, wakes sleepers. */
@@ -295,12 +301,20 @@ export class EmuSocket implements SocketMemState {
     return { pages, pfPages };
   }
 
-  /** Frees skbs the peer acknowledged. */
+  /**
+   * Frees skbs the peer acknowledged. tcp_new_space: a send buffer that
+   * sk_stream_moderate_sndbuf shrank grows back (tcp_sndbuf_expand, to the size it was
+   * opened with here) only when tcp_should_expand_sndbuf allows it: TCP not under memory
+   * pressure and tcp_mem below its first limit.
+   */
   private acked(done: readonly SentMessage<HeldSkb>[]): void {
     for (const m of done) {
       this.release(m.tag);
       this.wmemQueued -= m.tag.truesize;
     }
+    const tcpMem = this.host.tcpMem;
+    if (this.sndbuf < this.sndbufInitial && !tcpMem.pressure && tcpMem.allocated < tcpMem.limits[0])
+      this.sndbuf = this.sndbufInitial;
     if (this.writeSpace.waiters > 0) this.writeSpace.wakeAll();
   }
 

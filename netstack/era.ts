@@ -1,5 +1,8 @@
 // Kernel eras as knob sets (DESIGN.md section 6). An era only changes knobs; nothing
 // tests an era's name to decide an outcome.
+import type { ReclaimThrottleStyle } from '../reserve/reclaim.ts';
+import { PF } from '../reserve/task.ts';
+import { SOCK_MIN_SNDBUF } from './tcp-mem.ts';
 import { MODERN_SOCKET_CAPS, type SocketBufferCaps } from '../reserve/sysctl-defaults.ts';
 
 export const ERAS = ['2.6', '3.6', 'modern'] as const;
@@ -24,7 +27,26 @@ export interface EraKnobs {
   readonly forcedFirstSendSkb: boolean;
   /** throttle_direct_reclaim on pfmemalloc_wait exists (3.6+); a policy turns it on. */
   readonly pfmemallocThrottleAvailable: boolean;
-  /** tcp_rmem/tcp_wmem defaults and caps of the era. */
+  /**
+   * How a reclaimer that freed nothing waits: congestion_wait(HZ/10) for everyone before
+   * 5.16, reclaim_throttle by kind of reclaimer since (reserve/reclaim.ts).
+   */
+  readonly reclaimThrottle: ReclaimThrottleStyle;
+  /**
+   * OOM detection: 'zone-reclaimable' before 4.7 (loop while any page is freed, the
+   * victim gets the whole reserve), 'retries' since (should_reclaim_retry, 16 rounds).
+   */
+  readonly oomDetection: 'retries' | 'zone-reclaimable';
+  /** throttle_vm_writeout in direct reclaim (2.6 until 4.9: the 2.6 and 3.6 eras). */
+  readonly throttleVmWriteout: boolean;
+  /**
+   * The NBD client sends under PF_MEMALLOC (memalloc_noreclaim_save in sock_xmit, 3.6+);
+   * before, from its own thread with GFP_NOIO and no PF_MEMALLOC (kernel-reference 9).
+   */
+  readonly nbdSendsUnderMemalloc: boolean;
+  /** SOCK_MIN_SNDBUF (bytes): the floor of sk_stream_moderate_sndbuf. */
+  readonly sockMinSndbuf: number;
+  /** tcp_mem's formula and the tcp_rmem/tcp_wmem defaults and caps of the era. */
   readonly socketCaps: SocketBufferCaps;
 }
 
@@ -36,7 +58,17 @@ export const ERA_KNOBS: Readonly<Record<EraName, EraKnobs>> = {
     forcedFirstSkb: false,
     forcedFirstSendSkb: false,
     pfmemallocThrottleAvailable: false,
-    socketCaps: { rmemDefault: 87380, rmemMaxCap: 4 * 1024 * 1024, wmemMaxCap: 4 * 1024 * 1024 },
+    reclaimThrottle: 'congestion_wait',
+    nbdSendsUnderMemalloc: false,
+    oomDetection: 'zone-reclaimable',
+    throttleVmWriteout: true,
+    sockMinSndbuf: 2048,
+    socketCaps: {
+      tcpMemFormula: '2.6',
+      rmemDefault: 87380,
+      rmemMaxCap: 4 * 1024 * 1024,
+      wmemMaxCap: 4 * 1024 * 1024,
+    },
   },
   '3.6': {
     name: '3.6',
@@ -45,7 +77,17 @@ export const ERA_KNOBS: Readonly<Record<EraName, EraKnobs>> = {
     forcedFirstSkb: false,
     forcedFirstSendSkb: false,
     pfmemallocThrottleAvailable: true,
-    socketCaps: { rmemDefault: 87380, rmemMaxCap: 6 * 1024 * 1024, wmemMaxCap: 4 * 1024 * 1024 },
+    reclaimThrottle: 'congestion_wait',
+    nbdSendsUnderMemalloc: true,
+    oomDetection: 'zone-reclaimable',
+    throttleVmWriteout: true,
+    sockMinSndbuf: SOCK_MIN_SNDBUF,
+    socketCaps: {
+      tcpMemFormula: '3.x',
+      rmemDefault: 87380,
+      rmemMaxCap: 6 * 1024 * 1024,
+      wmemMaxCap: 4 * 1024 * 1024,
+    },
   },
   modern: {
     name: 'modern',
@@ -54,9 +96,23 @@ export const ERA_KNOBS: Readonly<Record<EraName, EraKnobs>> = {
     forcedFirstSkb: true,
     forcedFirstSendSkb: true,
     pfmemallocThrottleAvailable: true,
+    reclaimThrottle: 'reclaim_throttle',
+    nbdSendsUnderMemalloc: true,
+    oomDetection: 'retries',
+    throttleVmWriteout: false,
+    sockMinSndbuf: SOCK_MIN_SNDBUF,
     socketCaps: MODERN_SOCKET_CAPS,
   },
 };
+
+/**
+ * The task flags of the NBD client's sending thread in `era`: a kernel thread, under
+ * PF_MEMALLOC since 3.6 (its sends may take the reserve and never enter direct reclaim);
+ * before 3.6 without it, so its GFP_NOIO sends stop at the min watermark and may reclaim.
+ */
+export function nbdSenderFlags(era: Pick<EraKnobs, 'nbdSendsUnderMemalloc'>): number {
+  return PF.KTHREAD | (era.nbdSendsUnderMemalloc ? PF.MEMALLOC : 0);
+}
 
 export function isEraName(s: string): s is EraName {
   return (ERAS as readonly string[]).includes(s);

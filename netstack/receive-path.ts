@@ -6,9 +6,9 @@
 //   2. demux to the flow's socket; a pfmemalloc skb for a socket without SOCK_MEMALLOC
 //      is dropped at once (`pfmemalloc`) and freed;
 //   3. TCP: the ack/window fields, then the data: duplicates and gaps are dropped and
-//      re-ACKed; receive memory: memalloc sockets bypass the limits for pfmemalloc skbs,
-//      the modern era force-charges the first skb of an empty queue, else rcvbuf and
-//      tcp_mem may refuse (`rcvbuf`, `proto_mem`);
+//      re-ACKed; receive memory: the modern era force-charges the first skb of an empty
+//      queue, else rcvbuf may refuse (`rcvbuf`, every socket), then tcp_mem (`proto_mem`),
+//      except that a pfmemalloc skb (memalloc sockets only) passes tcp_mem uncharged;
 //   4. queue on the socket and owe an ACK. The pages stay allocated until read.
 // The NIC never looks at the socket before step 2: the counters' socket-class label is
 // filled in afterwards and decides nothing.
@@ -123,10 +123,13 @@ export class ReceivePath {
       this.counters.drop(arrival === 'duplicate' ? 'duplicate' : 'out_of_order', cls);
       return 'dropped';
     }
+    // tcp_data_queue: an in-order skb into an empty receive queue is force-charged
+    // (sk_forced_mem_schedule, about 4.20+); otherwise tcp_try_rmem_schedule: the rcvbuf
+    // test first, for every socket (tcp_prune_queue cannot get below rcvbuf: drop), then
+    // sk_rmem_schedule, which charges tcp_mem normally and, when refused, still lets a
+    // pfmemalloc skb in uncharged (only memalloc sockets get one past demux).
     let charged = 0;
-    if (pfmemalloc && socket.memalloc) {
-      // sk_rmem_schedule always succeeds for a pfmemalloc skb on a memalloc socket.
-    } else if (this.era.forcedFirstSkb && socket.queueEmpty) {
+    if (this.era.forcedFirstSkb && socket.queueEmpty) {
       this.tcpMem.force(socket, pages);
       charged = pages;
     } else if (socket.rmemAlloc > socket.rcvbuf) {
@@ -136,7 +139,7 @@ export class ReceivePath {
       return 'dropped';
     } else if (this.tcpMem.charge(socket, pages, 'recv')) {
       charged = pages;
-    } else {
+    } else if (!pfmemalloc) {
       this.freePages(pages, pfPages);
       socket.flow.requestAck();
       this.counters.drop('proto_mem', cls);

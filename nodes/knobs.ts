@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { ConfigError } from '../reserve/errors.ts';
 import { IO_SCHEDULERS } from '../reserve/io-scheduler.ts';
+import { MEMPOOL_STRATEGIES } from '../reserve/mempool.ts';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 const nullableInt = (min: number, max: number) => int(min, max).nullable();
@@ -25,8 +26,13 @@ export const KNOB_SPECS = {
   'vm.watermarkScaleFactor': [int(1, 3000), 10, 'vm.watermark_scale_factor'],
   'vm.pfmemallocThrottle': [
     z.boolean(),
-    false,
-    'throttle direct reclaimers on pfmemalloc_wait (3.6+)',
+    true,
+    'throttle direct reclaimers on pfmemalloc_wait: in every kernel since 3.6 (none in era 2.6)',
+  ],
+  'vm.dirtyRatio': [
+    int(1, 100),
+    20,
+    'vm.dirty_ratio: throttle_vm_writeout (eras 2.6, 3.6) waits while writeback exceeds it (+10%)',
   ],
   'vm.recursiveReclaim': [
     z.boolean(),
@@ -73,15 +79,20 @@ export const KNOB_SPECS = {
   ],
   'swap.sndbufBytes': [int(4096, 1 << 30), 16384, "the swap socket's send buffer (tcp_wmem[1])"],
   'swap.sizeMiB': [nullableInt(1, 1 << 22), null, 'swap device size (null: twice the RAM)'],
+  'swap.transportPagesPerRequest': [
+    int(0, 1024),
+    0,
+    'pages the swap transport allocates per request (GFP_NOIO by the NBD thread), held until the reply',
+  ],
   'swap.dmcrypt': [
     z.boolean(),
     false,
     'a dm-crypt stage: a bounce page from a mempool per writeout (seed 000)',
   ],
   'mempool.strategy': [
-    z.enum(['kernel', 'pool-first', 'allocator-reclaim']),
+    z.enum(MEMPOOL_STRATEGIES),
     'kernel',
-    'mempool order (seed 000)',
+    'mempool order (seed 000): kernel, pool-first, allocator-reclaim, no-reclaim, less-throttle',
   ],
   'mempool.minNr': [int(0, 1 << 20), 32, "dm-crypt's bounce page pool size"],
   'hog.tasks': [int(0, 256), 4, 'hog tasks touching anonymous memory'],
@@ -137,6 +148,11 @@ export const KNOB_SPECS = {
     'the 2015 behaviour: kernel memory charged without reclaim skips memory.high (seed 002)',
   ],
   'reader.pages': [int(0, 1 << 26), 0, 'clean page cache a reader fills before the run'],
+  'reader.rereadMs': [
+    int(0, 600_000),
+    0,
+    'the reader re-reads its files this often, refilling what reclaim took (0: reads once)',
+  ],
   'flood.connections': [int(0, 100_000), 64, "B's connections to A's service"],
   'flood.ignoreWindow': [z.boolean(), false, "B ignores A's advertised window (a hostile flood)"],
   'flood.rate': [

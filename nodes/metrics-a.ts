@@ -240,6 +240,15 @@ export function registerAMetrics(registry: Registry, src: AMetricsSources): Hist
   });
   gaugeFn(
     registry,
+    'swapnet_memcg_socket_pages',
+    'Socket buffer pages charged to the memory cgroup (part of its usage)',
+    ['memcg'],
+    (set) => {
+      for (const g of model.memcgs.all()) set({ memcg: g.name }, g.socketPages);
+    },
+  );
+  gaugeFn(
+    registry,
     'swapnet_memcg_limit_pages',
     'Memory cgroup limits (-1: max)',
     ['memcg', 'limit'],

@@ -129,6 +129,27 @@ export const BUILTIN_SCENARIOS = [
     stallWindowSeconds: 10,
   },
   {
+    name: 'writeout-starved',
+    description:
+      "Seed 004's recursive reclaim: the swap transport allocates 8 pages per request (more than the reserve holds for a full queue) while a reader keeps re-reading 62 MiB of files, so clean page cache lives beside the anon pages. No partition, no flood. --set reader.pages=0 is the anon-only side.",
+    // Era 3.6: the NBD thread sends under PF_MEMALLOC (its buffers come from the reserve),
+    // and without memalloc sockets receive stays on GFP_ATOMIC (nothing tossed): the
+    // writeout path's own allocations are what can starve.
+    knobs: {
+      ...BASE_KNOBS,
+      era: '3.6',
+      'swap.transportPagesPerRequest': 8,
+      'reader.pages': 16000,
+      'reader.rereadMs': 100,
+    },
+    timeline: [
+      { at: 0, do: 'start', workload: 'reader' },
+      { at: 1, do: 'start', workload: 'hog' },
+      { at: 25, do: 'end' },
+    ],
+    stallWindowSeconds: 10,
+  },
+  {
     name: 'memcg-service',
     description:
       'The service in a memory cgroup with memory.high, allocating kernel memory per message (seed 002): is memory.high enforced?',

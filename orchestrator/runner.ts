@@ -53,6 +53,8 @@ export interface TimelinePoint {
   readonly serviceMessages: number;
   readonly blockedTasks: number;
   readonly memcgUsage: number | null;
+  /** Of memcgUsage, socket buffer pages (mem_cgroup_charge_skmem). */
+  readonly memcgSocketPages: number | null;
   /** Writeout latency so far: cumulative counts per bucket of LATENCY_BOUNDS_MS. */
   readonly writeLatencyCounts: readonly number[];
 }
@@ -224,6 +226,7 @@ function toSample(t: number, s: AStatus): Sample {
     swapInErrors: s.stats.swapInErrors,
     oomKills: s.stats.oomKills,
     retries: s.stats.allocRetries + s.stats.nofailRetries,
+    oomPanics: s.stats.oomPanics ?? 0,
   };
 }
 
@@ -245,6 +248,7 @@ function toPoint(t: number, s: AStatus): TimelinePoint {
     serviceMessages: s.workloads.serviceMessages,
     blockedTasks: s.tasks.filter((x) => x.activity.startsWith('D:')).length,
     memcgUsage: s.memcgs[0]?.usage ?? null,
+    memcgSocketPages: s.memcgs[0]?.socketPages ?? null,
     writeLatencyCounts: s.swap.writeLatency?.counts ?? [],
   };
 }

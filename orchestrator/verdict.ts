@@ -1,7 +1,8 @@
 // The verdict of a run, decided only from what machine A reported (sampled /status),
 // never from the policy's name (DESIGN.md section 7):
 //   data-loss  any page read back did not match;
-//   oom        the OOM killer killed a task;
+//   oom        the OOM killer killed a task, or found none to kill outside a memcg (the
+//              kernel panics there: "System is deadlocked on memory");
 //   livelock   allocation retries kept running while nothing completed (NOFAIL);
 //   deadlock   writeouts pending and none completed for the stall window after the heal;
 //   completed  otherwise: writeout goes on (every writeout issued before the heal
@@ -22,6 +23,8 @@ export interface Sample {
   /** Swap-ins C could not serve (a page it had confirmed and then did not have). */
   readonly swapInErrors: number;
   readonly oomKills: number;
+  /** Global OOMs with no victim: kernel panics (absent in older records: 0). */
+  readonly oomPanics?: number;
   /** Slow-path retries plus NOFAIL retries (allocation loops). */
   readonly retries: number;
 }
@@ -73,6 +76,14 @@ export function decideVerdict(input: VerdictInput): VerdictResult {
         : '',
     ];
     return { verdict: 'data-loss', recoverySeconds, reason: what.filter(Boolean).join('; ') };
+  }
+  if ((last.oomPanics ?? 0) > 0) {
+    return {
+      verdict: 'oom',
+      recoverySeconds,
+      reason:
+        'out_of_memory found no task to kill: the kernel panics ("System is deadlocked on memory")',
+    };
   }
   if (last.oomKills > 0) {
     return {

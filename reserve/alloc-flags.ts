@@ -45,16 +45,22 @@ export function gfpToAllocFlags(gfp: GfpMask, order: number): number {
  * __gfp_pfmemalloc_flags: may this request use the memalloc reserve?
  * __GFP_NOMEMALLOC always wins; __GFP_MEMALLOC works in any context; PF_MEMALLOC in
  * task context and in softirq, never in hard IRQ; an OOM victim in task context gets
- * ALLOC_OOM.
+ * ALLOC_OOM (4.7+; before, TIF_MEMDIE gave it ALLOC_NO_WATERMARKS).
  */
-export function gfpPfmemallocFlags(gfp: GfpMask, exec: ExecContext, task: Task): number {
+export function gfpPfmemallocFlags(
+  gfp: GfpMask,
+  exec: ExecContext,
+  task: Task,
+  /** Before 4.7 a TIF_MEMDIE task had the whole reserve (ALLOC_NO_WATERMARKS). */
+  oomVictimNoWatermarks = false,
+): number {
   if (gfp & __GFP.NOMEMALLOC) return 0;
   if (gfp & __GFP.MEMALLOC) return ALLOC.NO_WATERMARKS;
   const pfMemalloc = (task.flags & PF.MEMALLOC) !== 0;
   if (exec === 'softirq' && pfMemalloc) return ALLOC.NO_WATERMARKS;
   if (exec === 'task') {
     if (pfMemalloc) return ALLOC.NO_WATERMARKS;
-    if (task.oomVictim) return ALLOC.OOM;
+    if (task.oomVictim) return oomVictimNoWatermarks ? ALLOC.NO_WATERMARKS : ALLOC.OOM;
   }
   return 0;
 }

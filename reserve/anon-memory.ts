@@ -2,7 +2,8 @@
 // writeback to swap, on swap, or being read back. Touches write a new version of the
 // page's content; faults allocate (and may reclaim), swap-ins read from the swap device
 // and verify the content. Reclaim takes victims from per-cgroup CLOCK LRUs and hands
-// them to the swap device; a completion frees the page.
+// them to the swap device; a completed writeout leaves the page clean in the swap cache at
+// the reclaim end of its LRU (folio_rotate_reclaimable), and the next scan frees it.
 import type { Scheduler } from './clock.ts';
 import { invariant } from './errors.ts';
 import type { EventSink } from './events.ts';
@@ -25,6 +26,12 @@ export const ANON = {
   SWAPPED: 3,
   SWAPIN: 4,
   GONE: 5,
+  /**
+   * Written to swap, still in memory: clean, in the swap cache, unmapped, rotated to the
+   * reclaim end of its LRU (folio_end_writeback -> folio_rotate_reclaimable). A scan frees
+   * it without I/O; a touch maps it back (do_swap_page finds it in the swap cache).
+   */
+  CLEAN: 6,
 } as const;
 
 const F_REFERENCED = 1;
@@ -70,8 +77,10 @@ export class AnonMemory {
   private lruCursor = 0;
   /** Anon pages allocated by a fault and not yet mapped (memcg charge or swap read in progress). */
   private faultHeld = 0;
-  /** Pages freed by reclaim or by writeback completion (the measure of reclaim progress). */
+  /** Anon pages freed by reclaim, ever (clean swap cache pages a scan freed). */
   reclaimFreedTotal = 0;
+  /** Pages in state CLEAN now (written, waiting for a scan to free them). */
+  cleanPages = 0;
   /** Called when a writeout completes (reclaim throttling listens). */
   onWritebackEnd: () => void = () => {};
 
@@ -140,6 +149,20 @@ export class AnonMemory {
       this.version[page] = (this.version[page] as number) + 1;
       return true;
     }
+    if (s === ANON.CLEAN) {
+      // A minor fault: the page is mapped again from the swap cache and dirtied, so its
+      // copy on swap is stale: the slot goes (as try_to_free_swap does on a write).
+      this.slots.free(this.slotOf[page] as number);
+      this.slotOf[page] = -1;
+      this.cleanPages--;
+      this.state[page] = ANON.RESIDENT;
+      this.flags[page] = (this.flags[page] as number) | F_REFERENCED;
+      this.version[page] = (this.version[page] as number) + 1;
+      const owner = this.ownerTask(page);
+      owner.rssPages++;
+      owner.swapEntries--;
+      return true;
+    }
     return false;
   }
 
@@ -168,7 +191,8 @@ export class AnonMemory {
    * turn) with second chance: a referenced page loses its bit and goes to the back. Like
    * the kernel's scan priority falling to 0, it sweeps the whole list if it must, so it
    * finds a victim whenever one exists; the cost is amortised over the touches that set
-   * the bits. Returns -1 when the LRUs hold no resident page.
+   * the bits. A CLEAN page (written, rotated to the front) is returned as it is: the
+   * caller frees it with freeClean(). Returns -1 when the LRUs hold no such page.
    */
   isolateVictim(memcg: MemCgroup | null): number {
     const order = memcg ? [memcg.lruIndex] : this.globalLruOrder();
@@ -177,7 +201,9 @@ export class AnonMemory {
       // Two sweeps: the first may only clear referenced bits.
       for (let budget = 2 * lru.size; budget > 0 && lru.size > 0; budget--) {
         const page = lru.shift();
-        if (this.state[page] !== ANON.RESIDENT) continue; // stale entry (owner gone)
+        const st = this.state[page];
+        if (st === ANON.CLEAN) return page; // rotated after writeback: free it
+        if (st !== ANON.RESIDENT) continue; // stale entry (owner gone)
         const f = this.flags[page] as number;
         if (f & F_REFERENCED) {
           this.flags[page] = f & ~F_REFERENCED;
@@ -190,15 +216,35 @@ export class AnonMemory {
     return -1;
   }
 
+  /**
+   * shrink_folio_list for a clean swap cache page: __remove_mapping and free, no I/O
+   * needed (so no __GFP_IO either). Returns 1, the page this caller reclaimed.
+   */
+  freeClean(page: number): number {
+    invariant(
+      this.state[page] === ANON.CLEAN,
+      () => `freeClean of page ${page} in state ${this.state[page]}`,
+    );
+    const f = this.flags[page] as number;
+    this.state[page] = ANON.SWAPPED;
+    this.flags[page] = 0;
+    this.cleanPages--;
+    this.allocator.free(1, 'anon', (f & F_PFMEMALLOC) !== 0);
+    this.memcgs.uncharge(this.ownerTask(page).memcg, 1);
+    this.stats.writebackFreed++;
+    this.reclaimFreedTotal++;
+    return 1;
+  }
+
   /** Puts back a victim that could not be written out. */
   putBack(page: number): void {
     if (this.state[page] === ANON.RESIDENT)
       (this.lrus[this.lruOf[page] as number] as ClockLru).push(page);
   }
 
-  /** Resident anon pages that reclaim could take (0 when swap is full). */
+  /** Anon pages that reclaim could take (only the written, clean ones when swap is full). */
   reclaimablePages(memcg: MemCgroup | null): number {
-    if (this.slots.available === 0) return 0;
+    if (this.slots.available === 0) return memcg ? 0 : this.cleanPages;
     if (memcg) return (this.lrus[memcg.lruIndex] as ClockLru).size;
     return this.zone.pages('anon');
   }
@@ -233,8 +279,10 @@ export class AnonMemory {
   }
 
   /**
-   * The swap device reports the end of a writeout. On success the page is freed (or
-   * kept, if it was touched meanwhile); on error it stays in memory. Duplicate or
+   * The swap device reports the end of a writeout (folio_end_writeback). On success the
+   * page stays in memory, clean, and is rotated to the reclaim end of its LRU
+   * (folio_rotate_reclaimable): the next scan frees it and counts it as its own progress.
+   * A page touched meanwhile stays mapped; on error the page stays in memory. Duplicate or
    * stale completions are counted and ignored.
    */
   writeoutDone(page: number, slot: number, ok: boolean): void {
@@ -270,12 +318,11 @@ export class AnonMemory {
       owner.swapEntries--;
       (this.lrus[this.lruOf[page] as number] as ClockLru).push(page);
     } else {
-      this.state[page] = ANON.SWAPPED;
-      this.flags[page] = 0;
-      this.allocator.free(1, 'writeback', pf);
-      this.memcgs.uncharge(memcg, 1);
-      this.stats.writebackFreed++;
-      this.reclaimFreedTotal++;
+      this.state[page] = ANON.CLEAN;
+      this.flags[page] = f & F_PFMEMALLOC;
+      this.zone.move(1, 'writeback', 'anon');
+      this.cleanPages++;
+      (this.lrus[this.lruOf[page] as number] as ClockLru).unshift(page);
     }
     this.onWritebackEnd();
   }
@@ -294,6 +341,14 @@ export class AnonMemory {
         if (s === ANON.RESIDENT) {
           this.allocator.free(1, 'anon', (f & F_PFMEMALLOC) !== 0);
           this.memcgs.uncharge(task.memcg, 1);
+          this.state[page] = ANON.GONE;
+          freed++;
+        } else if (s === ANON.CLEAN) {
+          this.allocator.free(1, 'anon', (f & F_PFMEMALLOC) !== 0);
+          this.memcgs.uncharge(task.memcg, 1);
+          this.cleanPages--;
+          this.slots.free(this.slotOf[page] as number);
+          this.slotOf[page] = -1;
           this.state[page] = ANON.GONE;
           freed++;
         } else if (s === ANON.SWAPPED) {
@@ -317,22 +372,26 @@ export class AnonMemory {
    * counters. O(mapped pages): for tests and debugging, not for hot paths.
    */
   checkConsistency(): void {
-    const count = [0, 0, 0, 0, 0, 0];
+    const count = [0, 0, 0, 0, 0, 0, 0];
     for (let p = 0; p < this.mapped; p++) count[this.state[p] as number]!++;
-    const [, resident = 0, writeback = 0, swapped = 0, swapin = 0] = count;
+    const [, resident = 0, writeback = 0, swapped = 0, swapin = 0, , clean = 0] = count;
+    invariant(
+      this.cleanPages === clean,
+      () => `${this.cleanPages} clean counted, page table ${clean}`,
+    );
     invariant(
       this.zone.pages('writeback') === writeback,
       () => `zone has ${this.zone.pages('writeback')} writeback pages, page table ${writeback}`,
     );
     invariant(
-      this.slots.used === writeback + swapped + swapin,
+      this.slots.used === writeback + swapped + swapin + clean,
       () =>
-        `${this.slots.used} slots used for ${writeback} writeback + ${swapped} swapped + ${swapin} swapping in`,
+        `${this.slots.used} slots used for ${writeback} writeback + ${swapped} swapped + ${swapin} swapping in + ${clean} clean`,
     );
     invariant(
-      this.zone.pages('anon') === resident + this.faultHeld,
+      this.zone.pages('anon') === resident + clean + this.faultHeld,
       () =>
-        `zone has ${this.zone.pages('anon')} anon pages, page table ${resident} resident + ${this.faultHeld} in faults`,
+        `zone has ${this.zone.pages('anon')} anon pages, page table ${resident} resident + ${clean} clean + ${this.faultHeld} in faults`,
     );
     let rss = 0;
     const seen = new Set<Task>();

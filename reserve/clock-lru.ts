@@ -22,6 +22,17 @@ export class ClockLru {
     this.count++;
   }
 
+  /**
+   * Puts a page at the front: the next one shift() returns (the tail of the kernel's
+   * inactive list, where folio_rotate_reclaimable puts a page whose writeback ended).
+   */
+  unshift(page: number): void {
+    if (this.count === this.ring.length) this.grow();
+    this.head = (this.head - 1 + this.ring.length) % this.ring.length;
+    this.ring[this.head] = page;
+    this.count++;
+  }
+
   /** Removes and returns the page at the front, or -1 when empty. */
   shift(): number {
     if (this.count === 0) return -1;

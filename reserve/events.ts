@@ -11,6 +11,8 @@ export type ModelEvent =
       readonly memcg: string | null;
     }
   | { readonly type: 'oom-no-victim'; readonly at: number; readonly memcg: string | null }
+  /** out_of_memory with no victim outside a memcg: panic("System is deadlocked on memory"). */
+  | { readonly type: 'oom-panic'; readonly at: number; readonly message: string }
   | {
       readonly type: 'alloc-failure';
       readonly at: number;

@@ -11,8 +11,13 @@ import type { Zone } from './zone.ts';
 export class FileCache {
   /** Clean pages charged to no cgroup. */
   private rootClean = 0;
-  /** Pages freed by reclaim, ever (progress is measured on this plus writeback completions). */
+  /** Pages freed by reclaim, ever. */
   freedTotal = 0;
+  /**
+   * Of the root's clean pages, those read again after reclaim took them (refaults, which
+   * workingset_refault activates): the active file list. Reclaim takes inactive ones first.
+   */
+  activeClean = 0;
 
   constructor(
     private readonly zone: Zone,
@@ -25,7 +30,7 @@ export class FileCache {
    * Reads `pages` pages of a file into the cache for `task` (the reader workload): each
    * page is a GFP_KERNEL allocation that may reclaim. Returns pages added.
    */
-  async read(task: Task, pages: number): Promise<number> {
+  async read(task: Task, pages: number, refault = false): Promise<number> {
     const ctx = { exec: 'task', task } as const;
     let added = 0;
     for (let i = 0; i < pages && !task.killed; i++) {
@@ -40,7 +45,10 @@ export class FileCache {
       // reserve is an ordinary page (reclaim frees it unmarked).
       if (r.pfmemalloc) this.zone.clearPfmemalloc(1);
       if (task.memcg) task.memcg.fileClean++;
-      else this.rootClean++;
+      else {
+        this.rootClean++;
+        if (refault) this.activeClean++;
+      }
       added++;
     }
     return added;
@@ -54,6 +62,15 @@ export class FileCache {
       this.zone.move(k, 'file_clean', 'file_dirty');
     }
     return k;
+  }
+
+  /**
+   * inactive_list_is_low for the file LRU: fewer inactive than active pages. A cache being
+   * re-read (refaults activate pages) has it; a cache read once does not.
+   */
+  inactiveFileLow(memcg: MemCgroup | null): boolean {
+    if (memcg) return false;
+    return this.rootClean - this.activeClean < this.activeClean;
   }
 
   /** Clean pages reclaim could take for `memcg` (null = global). */
@@ -72,7 +89,11 @@ export class FileCache {
       const k = Math.min(have, want);
       if (k <= 0) return 0;
       if (group) group.fileClean -= k;
-      else this.rootClean -= k;
+      else {
+        this.rootClean -= k;
+        // Inactive pages go first: the active ones are taken only past the inactive.
+        this.activeClean = Math.min(this.activeClean, this.rootClean);
+      }
       this.zone.give(k, 'file_clean', false);
       this.memcgs.uncharge(group, k);
       return k;

@@ -107,35 +107,42 @@ export class Kswapd {
     this.task.setActivity('exited', this.scheduler.now());
   }
 
-  /** balance_pgdat: reclaim until balanced or a pass makes no progress. */
+  /**
+   * balance_pgdat: reclaim until balanced or a pass makes no progress. A pass that frees
+   * nothing while pages are under writeback stalls for them (shrink_node's
+   * reclaim_throttle(WRITEBACK) on nr_immediate) and tries once more: completed pages
+   * wait at the reclaim end of the LRU for that scan. kswapd_failures counts runs that
+   * reclaimed nothing themselves.
+   */
   private async balancePgdat(): Promise<void> {
     this.stats.kswapdRuns++;
-    const start = this.reclaimer.freedTotal;
+    let runReclaimed = 0;
     while (!this.stopped && !this.balanced()) {
-      const before = this.reclaimer.freedTotal;
-      const want = Math.max(SWAP_CLUSTER_MAX, this.zone.watermarks.high - this.zone.free);
-      await this.reclaimer.shrink({
-        nrToReclaim: want,
-        gfp: GFP.KERNEL,
-        task: this.task,
-        memcg: null,
-        kswapd: true,
-      });
+      const pass = () =>
+        this.reclaimer.shrink({
+          nrToReclaim: Math.max(SWAP_CLUSTER_MAX, this.zone.watermarks.high - this.zone.free),
+          gfp: GFP.KERNEL,
+          task: this.task,
+          memcg: null,
+          kswapd: true,
+        });
+      let reclaimed = await pass();
       this.onProgress();
-      if (this.reclaimer.freedTotal === before) {
-        // Pages are cycling through writeback faster than they complete: stall for them.
-        if (this.zone.pages('writeback') > 0)
-          await this.reclaimer.reclaimThrottle('writeback', this.task);
+      if (reclaimed === 0) {
+        await this.reclaimer.throttleNoProgress('kswapd', this.task);
+        if (this.stopped) break;
+        reclaimed = await pass();
         this.onProgress();
-        if (this.reclaimer.freedTotal === before) break;
+        if (reclaimed === 0) break;
       }
+      runReclaimed += reclaimed;
     }
-    if (this.reclaimer.freedTotal === start && !this.balanced()) {
+    if (runReclaimed === 0 && !this.balanced()) {
       this.failures++;
       if (this.failures === MAX_RECLAIM_RETRIES) {
         this.events({ type: 'kswapd-gave-up', at: this.scheduler.now(), failures: this.failures });
       }
-    } else if (this.reclaimer.freedTotal > start) {
+    } else if (runReclaimed > 0) {
       this.failures = 0;
     }
   }

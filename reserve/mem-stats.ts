@@ -12,6 +12,12 @@ export class MemStats {
   directReclaimThrottled = 0;
   /** reclaim_throttle sleeps (writeback, no progress). */
   reclaimThrottleWaits = 0;
+  /** congestion_wait(HZ/10) sleeps in throttle_vm_writeout (before 4.10). */
+  throttleVmWriteoutWaits = 0;
+  /** Model milliseconds spent in throttle_vm_writeout, all tasks. */
+  throttleVmWriteoutMs = 0;
+  /** Of them, by kernel threads (dm-crypt's kcryptd: the writeout path itself). */
+  throttleVmWriteoutKthreadMs = 0;
   /** Clean file pages freed by reclaim. */
   cleanPagesReclaimed = 0;
   /** Recursive reclaim calls (vm.recursiveReclaim: a reserve user found the reserve empty). */
@@ -30,6 +36,11 @@ export class MemStats {
   reserveEmergencies = 0;
   /** OOM killer invocations that killed a task (swapnet_oom_kills_total). */
   oomKills = 0;
+  /**
+   * Global out_of_memory calls that found no task to kill: the kernel panics there
+   * ("System is deadlocked on memory"); the model records it and the verdict names it.
+   */
+  oomPanics = 0;
   /** out_of_memory calls that returned "progress" without killing (no __GFP_FS). */
   oomSkippedNoFs = 0;
   /** Pages handed to the swap device for writeout (swapnet_swap_writeout_issued_total). */

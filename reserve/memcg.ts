@@ -39,6 +39,8 @@ export class MemCgroup {
   peak = 0;
   /** Clean page-cache pages charged here (for cgroup reclaim). */
   fileClean = 0;
+  /** Socket buffer pages charged here now (memory.stat "sock"), part of usage. */
+  socketPages = 0;
   readonly events = { high: 0, max: 0, oom: 0, oomKill: 0 };
 
   constructor(
@@ -228,6 +230,34 @@ export class MemcgController {
     return true;
   }
 
+  /**
+   * mem_cgroup_charge_skmem for a socket of `memcg`, from __sk_mem_raise_allocated once
+   * tcp_mem admitted the charge. Never sleeps: a receive charge runs in softirq, where
+   * gfp_memcg_charge() is GFP_ATOMIC (6.1+), so over memory.max it over-charges instead
+   * of failing, and over memory.high it queues the cgroup's high_work (reclaim from a
+   * kworker) rather than touch the interrupted task. Send charges take the same path
+   * here (their task-context reclaim is not modelled). Always true.
+   */
+  chargeSkmem(memcg: MemCgroup | null, nrPages: number): boolean {
+    if (!memcg || nrPages <= 0) return true;
+    if (memcg.usage + nrPages > memcg.max) memcg.events.max++;
+    this.raise(memcg, nrPages);
+    memcg.socketPages += nrPages;
+    if (memcg.usage > memcg.high) this.queueHighWork(memcg);
+    return true;
+  }
+
+  /** mem_cgroup_uncharge_skmem: socket buffer pages given back. */
+  unchargeSkmem(memcg: MemCgroup | null, nrPages: number): void {
+    if (!memcg || nrPages <= 0) return;
+    invariant(
+      memcg.socketPages >= nrPages,
+      () => `memcg ${memcg.name}: uncharging ${nrPages} socket pages of ${memcg.socketPages}`,
+    );
+    memcg.socketPages -= nrPages;
+    this.uncharge(memcg, nrPages);
+  }
+
   /** Uncharges `nrPages` (pages freed). */
   uncharge(memcg: MemCgroup | null, nrPages: number): void {
     if (!memcg) return;
@@ -285,14 +315,7 @@ export class MemcgController {
     if (this.options.kmemChargeWithoutReclaim && !gfpAllowsBlocking(gfp)) return;
     const task = ctx.task;
     if (ctx.exec !== 'task') {
-      // Do not bother a random interrupted task: high_work (one work item per cgroup,
-      // queued at most once) reclaims asynchronously with GFP_KERNEL.
-      if (this.highWorkQueued.has(memcg)) return;
-      this.highWorkQueued.add(memcg);
-      this.scheduler.schedule(0, () => {
-        this.highWorkQueued.delete(memcg);
-        void this.reclaimHigh(memcg, MEMCG_CHARGE_BATCH, GFP.KERNEL, this.worker);
-      });
+      this.queueHighWork(memcg);
       return;
     }
     task.memcgPagesOverHigh += batch;
@@ -304,6 +327,19 @@ export class MemcgController {
     ) {
       await this.handleOverHigh(task, gfp);
     }
+  }
+
+  /**
+   * Do not bother a random interrupted task: high_work (one work item per cgroup, queued
+   * at most once) reclaims asynchronously with GFP_KERNEL.
+   */
+  private queueHighWork(memcg: MemCgroup): void {
+    if (this.highWorkQueued.has(memcg)) return;
+    this.highWorkQueued.add(memcg);
+    this.scheduler.schedule(0, () => {
+      this.highWorkQueued.delete(memcg);
+      void this.reclaimHigh(memcg, MEMCG_CHARGE_BATCH, GFP.KERNEL, this.worker);
+    });
   }
 
   /** reclaim_high: reclaim only while over memory.high; each pass is a MEMCG_HIGH event. */

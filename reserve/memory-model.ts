@@ -18,7 +18,7 @@ import { MemcgController, type MemCgroup, type MemcgLimits } from './memcg.ts';
 import { OomKiller } from './oom-killer.ts';
 import { PageAllocator, type AllocatorHooks } from './page-allocator.ts';
 import { PfmemallocThrottle, type KswapdState } from './pfmemalloc-throttle.ts';
-import { Reclaimer } from './reclaim.ts';
+import { Reclaimer, type ReclaimThrottleStyle } from './reclaim.ts';
 import { StaticReserve, type ReserveStrategy } from './reserve-strategy.ts';
 import { SwapSlots } from './swap-slots.ts';
 import { PF, TaskList, type Task } from './task.ts';
@@ -42,6 +42,12 @@ export interface MemoryModelConfig {
   readonly emergencyCache?: EmergencyCacheOptions;
   /** Seed 002's 2015 behaviour: kernel memory charged without reclaim skips memory.high. */
   readonly memcgKmemChargeWithoutReclaim: boolean;
+  /** throttle_vm_writeout with vm.dirty_ratio (kernels until 4.9); absent: none. */
+  readonly throttleVmWriteout?: { readonly dirtyRatio: number } | null;
+  /** OOM detection: 'retries' (4.7+, default) or 'zone-reclaimable' (before 4.7). */
+  readonly oomDetection?: 'retries' | 'zone-reclaimable';
+  /** How reclaimers that free nothing wait: the era's (default 'reclaim_throttle', 5.16+). */
+  readonly reclaimThrottle?: ReclaimThrottleStyle;
 }
 
 export const DEFAULT_MEMORY_CONFIG: Omit<MemoryModelConfig, 'ramPages' | 'swapPages'> = {
@@ -109,6 +115,7 @@ export class MemoryModel {
       wakeKswapd: () => this.kswapd.wake(),
       directReclaim: (req, gfp) => this.reclaimer.directReclaim(req.ctx.task, gfp),
       reclaimablePages: () => this.reclaimablePages(),
+      pagesScanned: () => this.zone.pagesScanned,
       outOfMemory: (gfp, order, task) => this.oom.outOfMemory(gfp, order, task, null),
       ...(config.recursiveReclaim
         ? { recursiveReclaim: (n: number) => this.reclaimer.reclaimCleanOnly(n) }
@@ -121,6 +128,7 @@ export class MemoryModel {
       this.stats,
       events,
       hooks,
+      config.oomDetection ?? 'retries',
     );
     this.memcgs = new MemcgController(
       scheduler,
@@ -162,6 +170,8 @@ export class MemoryModel {
       scheduler,
       this.stats,
       this.throttle,
+      config.reclaimThrottle ?? 'reclaim_throttle',
+      config.throttleVmWriteout ?? null,
     );
     this.kswapd = new Kswapd(this.zone, this.reclaimer, kswapdTask, scheduler, this.stats, events);
     this.oom = new OomKiller(

@@ -16,8 +16,18 @@ import { WaitQueue } from './wait-queue.ts';
  * - `pool-first`: take a preallocated element first (Neil Brown's preference).
  * - `allocator-reclaim`: the allocator with direct reclaim allowed from the first try,
  *   so it can dive into reclaim and its throttling (what seed 000 complains about).
+ * - `no-reclaim`: never direct reclaim: the allocator without it, the pool, then wait on
+ *   pool->wait for an element to come back.
+ * - `less-throttle`: the kernel's order; the caller is exempt from throttle_vm_writeout
+ *   (PF_LESS_THROTTLE, set on the task by its owner, seed 000's 2016 proposal).
  */
-export const MEMPOOL_STRATEGIES = ['kernel', 'pool-first', 'allocator-reclaim'] as const;
+export const MEMPOOL_STRATEGIES = [
+  'kernel',
+  'pool-first',
+  'allocator-reclaim',
+  'no-reclaim',
+  'less-throttle',
+] as const;
 export type MempoolStrategy = (typeof MEMPOOL_STRATEGIES)[number];
 
 /** How long mempool_alloc sleeps on pool->wait before trying again: 5*HZ. */
@@ -93,7 +103,7 @@ export class Mempool {
       }
       if (this.takeElement()) return true;
       // The first round was without direct reclaim and I/O: retry at once with the full mask.
-      if (gfpTemp !== gfp) {
+      if (gfpTemp !== gfp && this.strategy !== 'no-reclaim') {
         gfpTemp = gfp;
         continue;
       }
@@ -108,7 +118,7 @@ export class Mempool {
       const outcome = await this.wait.wait(MEMPOOL_WAIT_MS);
       ctx.task.setActivity(previous, this.scheduler.now());
       if (outcome === 'timeout') this.stats.waitTimeouts++;
-      gfpTemp = gfp;
+      if (this.strategy !== 'no-reclaim') gfpTemp = gfp;
     }
   }
 

@@ -63,6 +63,17 @@ export class OomKiller {
     }
     if (!victim) {
       this.events({ type: 'oom-no-victim', at: this.scheduler.now(), memcg: memcg?.name ?? null });
+      // out_of_memory: "Found no killable task" outside a memcg (and not sysrq) is a
+      // panic. The model cannot stop the machine: it records the panic, the verdict names
+      // it, and the allocation fails as it did before the panic existed in the model.
+      if (!memcg) {
+        this.stats.oomPanics++;
+        this.events({
+          type: 'oom-panic',
+          at: this.scheduler.now(),
+          message: 'Out of memory and no killable processes... System is deadlocked on memory',
+        });
+      }
       return 'no-victim';
     }
     victim.killed = true;

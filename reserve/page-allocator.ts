@@ -59,6 +59,8 @@ export interface AllocatorHooks {
   directReclaim(request: AllocRequest, gfp: GfpMask): Promise<number>;
   /** zone_reclaimable_pages: file LRU pages, plus anon ones (writeback included) while swap has room. */
   reclaimablePages(): number;
+  /** zone->pages_scanned, reset by every page freed (before 4.7). */
+  pagesScanned?(): number;
   /** out_of_memory for a global (non-memcg) shortage. */
   outOfMemory(gfp: GfpMask, order: number, task: Task): OomOutcome;
   /**
@@ -94,6 +96,14 @@ export class PageAllocator {
     private readonly stats: MemStats,
     private readonly events: EventSink,
     private readonly hooks: AllocatorHooks,
+    /**
+     * 'retries' (4.7+, should_reclaim_retry): OOM after 16 reclaim rounds without progress.
+     * 'zone-reclaimable' (before 4.7): did_some_progress is 1 while any zone is reclaimable
+     * (pages_scanned < 6 * reclaimable pages, reset by every page freed), the allocation
+     * retries for as long as there is progress, and the OOM killer is asked only after a
+     * round with none; an OOM victim (TIF_MEMDIE) gets the whole reserve.
+     */
+    private readonly oomDetection: 'retries' | 'zone-reclaimable' = 'retries',
   ) {}
 
   /**
@@ -203,7 +213,12 @@ export class PageAllocator {
       if (round > 0) this.stats.allocRetries++;
       let flags = gfpToAllocFlags(gfp, order);
       if (flags & ALLOC.KSWAPD) this.hooks.wakeKswapd();
-      const reserveFlags = gfpPfmemallocFlags(gfp, exec, task);
+      const reserveFlags = gfpPfmemallocFlags(
+        gfp,
+        exec,
+        task,
+        this.oomDetection === 'zone-reclaimable',
+      );
       if (reserveFlags) flags = reserveFlags | (flags & ALLOC.KSWAPD);
       const got = this.getPageRecursive(order, req.use, flags);
       if (got) return got;
@@ -217,10 +232,22 @@ export class PageAllocator {
         if (after) return after;
         if (gfp & __GFP.NORETRY) giveUp = 'noretry';
         else if (costly && !(gfp & __GFP.RETRY_MAYFAIL)) giveUp = 'costly';
-        else {
+        else if (
+          this.oomDetection === 'zone-reclaimable' &&
+          this.zoneReclaimableProgress(progress)
+        ) {
+          // should_alloc_retry: progress means retry, with no limit, after
+          // wait_iff_congested (HZ/50 at most; a jiffy here when nothing is congested).
+          await sleep(this.scheduler, 1);
+          continue;
+        } else {
           // should_reclaim_retry: reset on progress, give up after 16 rounds without.
           noProgressLoops = progress > 0 && !costly ? 0 : noProgressLoops + 1;
-          if (noProgressLoops <= MAX_RECLAIM_RETRIES && this.reclaimCouldSatisfy(order, flags))
+          if (
+            this.oomDetection === 'retries' &&
+            noProgressLoops <= MAX_RECLAIM_RETRIES &&
+            this.reclaimCouldSatisfy(order, flags)
+          )
             continue;
           const oom = await this.mayOom(req, gfp, order);
           if (oom.result) return oom.result;
@@ -245,6 +272,16 @@ export class PageAllocator {
       }
       return this.failed(req, gfp, giveUp);
     }
+  }
+
+  /**
+   * do_try_to_free_pages before 4.7: nr_reclaimed, or 1 while the zone is reclaimable
+   * (zone_reclaimable: pages_scanned < zone_reclaimable_pages * 6; !all_unreclaimable).
+   */
+  private zoneReclaimableProgress(reclaimed: number): boolean {
+    if (reclaimed > 0) return true;
+    const scanned = this.hooks.pagesScanned?.() ?? 0;
+    return scanned < this.hooks.reclaimablePages() * 6;
   }
 
   /**

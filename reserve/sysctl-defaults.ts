@@ -56,15 +56,49 @@ export function freeBufferPages(managedPages: number, high: number): number {
   return Math.max(managedPages - high, 0);
 }
 
-/** tcp_init_mem: L = max(nr_free_buffer_pages/16, 128); [L/4*3, L, 2*(L/4*3)] pages. */
-export function tcpMemDefaults(nrFreeBufferPages: number): readonly [number, number, number] {
-  const limit = Math.max(Math.floor(nrFreeBufferPages / 16), 128);
+/**
+ * Which kernel's tcp_mem formula: 'modern' (tcp_init_mem, since 3.x's /8 became /16),
+ * '3.x' (tcp_init_mem of 3.x: nr_free_buffer_pages/8), '2.6' (tcp_init of 2.6.2x:
+ * "up to 1/2 at 256 MB, decreasing toward zero with the amount of memory").
+ */
+export type TcpMemFormula = 'modern' | '3.x' | '2.6';
+
+/**
+ * tcp_mem in pages, [L/4*3, L, 2*(L/4*3)], with L by formula (kernel-reference 5):
+ * modern (tcp_init_mem) L = max(nr_free_buffer_pages/16, 128); 3.x L =
+ * max(nr_free_buffer_pages/8, 128); 2.6 (tcp_init) L = max((min(P, 2^28/PAGE_SIZE) >> 8)
+ * * (P >> 8) >> 1, 128) with P = totalram pages less highmem (all of RAM here).
+ */
+export function tcpMemDefaults(
+  nrFreeBufferPages: number,
+  formula: TcpMemFormula = 'modern',
+  totalRamPages = nrFreeBufferPages,
+): readonly [number, number, number] {
+  let limit: number;
+  switch (formula) {
+    case 'modern':
+      limit = Math.floor(nrFreeBufferPages / 16);
+      break;
+    case '3.x':
+      limit = Math.floor(nrFreeBufferPages / 8);
+      break;
+    case '2.6': {
+      // limit = min(nr_pages, 1UL<<(28-PAGE_SHIFT)) >> (20-PAGE_SHIFT);
+      // limit = (limit * (nr_pages >> (20-PAGE_SHIFT))) >> (PAGE_SHIFT-11);
+      const first = Math.floor(Math.min(totalRamPages, 2 ** 28 / PAGE_SIZE) / 256);
+      limit = Math.floor((first * Math.floor(totalRamPages / 256)) / 2);
+      break;
+    }
+  }
+  limit = Math.max(limit, 128);
   const low = Math.floor(limit / 4) * 3;
   return [low, limit, low * 2];
 }
 
 /** Per-socket buffer ceilings of an era (bytes), before the 1/128-of-memory cap. */
 export interface SocketBufferCaps {
+  /** The era's tcp_mem formula (tcp_init / tcp_init_mem). */
+  readonly tcpMemFormula?: TcpMemFormula;
   readonly rmemDefault: number;
   readonly rmemMaxCap: number;
   readonly wmemMaxCap: number;
@@ -72,6 +106,7 @@ export interface SocketBufferCaps {
 
 /** Modern kernels (6.16+): tcp_rmem[2] may reach 32 MB, tcp_wmem[2] 4 MB. */
 export const MODERN_SOCKET_CAPS: SocketBufferCaps = {
+  tcpMemFormula: 'modern',
   rmemDefault: 131072,
   rmemMaxCap: 32 * 1024 * 1024,
   wmemMaxCap: 4 * 1024 * 1024,
@@ -79,15 +114,17 @@ export const MODERN_SOCKET_CAPS: SocketBufferCaps = {
 
 /**
  * tcp_init: per-socket limits no more than 1/128 of the pressure threshold:
- * limit = nr_free_buffer_pages << (PAGE_SHIFT - 7) bytes;
+ * limit = nr_free_buffer_pages << (PAGE_SHIFT - 7) bytes (2.6: tcp_mem[1] << (PAGE_SHIFT
+ * - 7), pass it as `limitBasePages`);
  * tcp_rmem = [PAGE_SIZE, default, max(131072, min(cap, limit))],
  * tcp_wmem = [PAGE_SIZE, 16384, max(65536, min(4 MB, limit))].
  */
 export function socketBufferDefaults(
   nrFreeBufferPages: number,
   caps: SocketBufferCaps = MODERN_SOCKET_CAPS,
+  limitBasePages = nrFreeBufferPages,
 ): { tcpRmem: readonly [number, number, number]; tcpWmem: readonly [number, number, number] } {
-  const limit = nrFreeBufferPages * (PAGE_SIZE / 128);
+  const limit = limitBasePages * (PAGE_SIZE / 128);
   return {
     tcpRmem: [PAGE_SIZE, caps.rmemDefault, Math.max(131072, Math.min(caps.rmemMaxCap, limit))],
     tcpWmem: [PAGE_SIZE, 16384, Math.max(64 * 1024, Math.min(caps.wmemMaxCap, limit))],
@@ -107,7 +144,8 @@ export interface DerivedSysctls {
 
 /**
  * Derives the kernel's defaults for `memBytes` of RAM. A user `minFreeKbytes` replaces
- * the computed one (a sysctl write wins); TCP limits follow the resulting watermarks.
+ * the computed one (a sysctl write wins); TCP limits follow the resulting watermarks and
+ * the era's formula (`caps.tcpMemFormula`, default modern).
  */
 export function deriveSysctls(
   memBytes: number,
@@ -118,13 +156,19 @@ export function deriveSysctls(
   const minFreeKbytes = options.minFreeKbytes ?? defaultMinFreeKbytes(memKb);
   const watermarks = zoneWatermarks(managedPages, minFreeKbytes, options.watermarkScaleFactor);
   const nrFree = freeBufferPages(managedPages, watermarks.high);
-  const { tcpRmem, tcpWmem } = socketBufferDefaults(nrFree, options.caps);
+  const formula = options.caps?.tcpMemFormula ?? 'modern';
+  const tcpMem = tcpMemDefaults(nrFree, formula, managedPages);
+  const { tcpRmem, tcpWmem } = socketBufferDefaults(
+    nrFree,
+    options.caps,
+    formula === '2.6' ? tcpMem[1] : nrFree,
+  );
   return {
     memKb,
     managedPages,
     minFreeKbytes,
     watermarks,
-    tcpMem: tcpMemDefaults(nrFree),
+    tcpMem,
     tcpRmem,
     tcpWmem,
   };

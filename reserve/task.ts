@@ -14,6 +14,11 @@ export const PF = {
   MEMALLOC_NOIO: 1 << 2,
   /** Scoped GFP_NOFS: allocations drop __GFP_FS. */
   MEMALLOC_NOFS: 1 << 3,
+  /**
+   * PF_LESS_THROTTLE: a task that cleans memory (nfsd, loop); seed 000's 2016 proposal
+   * exempted such a task from throttle_vm_writeout (not merged).
+   */
+  LESS_THROTTLE: 1 << 4,
 } as const;
 
 /** What a task is doing, for hang detection and /status. `D:` states are uninterruptible. */
@@ -23,6 +28,7 @@ export type TaskActivity =
   | 'D:swap-in'
   | 'D:pfmemalloc-throttle'
   | 'D:reclaim-throttle'
+  | 'D:throttle-vm-writeout'
   | 'D:mempool-wait'
   | 'D:memcg-high'
   | 'D:nofail-retry'

@@ -30,6 +30,8 @@ const INDEX: Readonly<Record<PageState, number>> = {
 };
 
 export class Zone {
+  /** zone->pages_scanned (before 4.7): pages reclaim scanned since a page was last freed. */
+  pagesScanned = 0;
   readonly managedPages: number;
   private readonly counts = new Float64Array(PAGE_STATES.length);
   private marks: Watermarks;
@@ -103,6 +105,9 @@ export class Zone {
 
   /** Frees `n` pages that were in `from`; `pfmemalloc` says whether they came from the reserve. */
   give(n: number, from: Exclude<PageState, 'free'>, pfmemalloc: boolean): void {
+    // free_one_page / free_pcppages_bulk (before 4.7): any page freed resets the scan
+    // count, so the zone looks reclaimable again (zone_reclaimable).
+    this.pagesScanned = 0;
     const have = this.counts[INDEX[from]] as number;
     if (!(n > 0 && have >= n)) throw new InvariantError(`give(${n}) from ${from} holding ${have}`);
     this.counts[INDEX[from]] = have - n;

@@ -5,7 +5,7 @@
 // simulation in-memory links in virtual time. Its status() is the one typed view of A
 // that the runner, the verdict and /status read.
 import { AStack, type AConnection } from '../../netstack/a-stack.ts';
-import { ERA_KNOBS } from '../../netstack/era.ts';
+import { ERA_KNOBS, nbdSenderFlags } from '../../netstack/era.ts';
 import { sleep, type Scheduler } from '../../reserve/clock.ts';
 import type { ModelEvent } from '../../reserve/events.ts';
 import { GFP } from '../../reserve/gfp.ts';
@@ -13,6 +13,7 @@ import { DEFAULT_MEMORY_CONFIG, MemoryModel } from '../../reserve/memory-model.t
 import { Mempool } from '../../reserve/mempool.ts';
 import { createRng } from '../../reserve/rng.ts';
 import { PF } from '../../reserve/task.ts';
+import { TransportBuffers } from '../../reserve/transport-buffers.ts';
 import { pagesFromMiB } from '../../reserve/units.ts';
 import type { Knobs } from '../knobs.ts';
 import { acceptFrames, type HostPort } from './frame-acceptor.ts';
@@ -51,6 +52,9 @@ export function modelFromKnobs(
         backoffMs: 5000,
       },
       memcgKmemChargeWithoutReclaim: k['memcg.kmemChargeWithoutReclaim'],
+      reclaimThrottle: era.reclaimThrottle,
+      oomDetection: era.oomDetection,
+      throttleVmWriteout: era.throttleVmWriteout ? { dirtyRatio: k['vm.dirtyRatio'] } : null,
     },
     scheduler,
     sink,
@@ -101,7 +105,10 @@ export class MachineA {
     this.model = modelFromKnobs(k, ctx.scheduler, (e) => {
       this.events.push(e);
       if (this.events.length > EVENTS_KEPT) this.events.shift();
-      const level = e.type === 'integrity-error' || e.type === 'oom-no-victim' ? 'error' : 'warn';
+      const level =
+        e.type === 'integrity-error' || e.type === 'oom-no-victim' || e.type === 'oom-panic'
+          ? 'error'
+          : 'warn';
       ctx.log[level]({ event: e }, e.type);
     });
     this.model.start();
@@ -113,7 +120,7 @@ export class MachineA {
       rto: { minMs: k['net.rtoMinMs'], maxMs: k['net.rtoMaxMs'] },
     });
     const nbd = this.model.tasks.spawn('nbd0', {
-      flags: PF.KTHREAD | PF.MEMALLOC,
+      flags: nbdSenderFlags(ERA_KNOBS[k.era]),
       oomScoreAdj: -1000,
     });
     this.driver = new SwapDriver({
@@ -122,6 +129,15 @@ export class MachineA {
       queueDepth: k['swap.queueDepth'],
       ioScheduler: k['swap.ioScheduler'],
       task: nbd,
+      ...(k['swap.transportPagesPerRequest'] > 0
+        ? {
+            transport: new TransportBuffers(
+              this.model.allocator,
+              ctx.scheduler,
+              k['swap.transportPagesPerRequest'],
+            ),
+          }
+        : {}),
       onWriteCompleted: (seconds, atMs) => {
         this.onWriteCompleted(seconds);
         this.writeLatency.observe(seconds * 1000);
@@ -141,7 +157,11 @@ export class MachineA {
     const { ctx, model } = this;
     const k = ctx.knobs;
     if (k['swap.dmcrypt']) {
-      const kcryptd = model.tasks.spawn('kcryptd', { flags: PF.KTHREAD, oomScoreAdj: -1000 });
+      const lessThrottle = k['mempool.strategy'] === 'less-throttle' ? PF.LESS_THROTTLE : 0;
+      const kcryptd = model.tasks.spawn('kcryptd', {
+        flags: PF.KTHREAD | lessThrottle,
+        oomScoreAdj: -1000,
+      });
       const pool = new Mempool(model.allocator, ctx.scheduler, {
         minNr: k['mempool.minNr'],
         strategy: k['mempool.strategy'],
@@ -189,6 +209,7 @@ export class MachineA {
       accept: (connection, _peer, link) => {
         const aconn = this.stack.attach({ send: (f) => connection.send(f) });
         this.bConnections.add(aconn);
+        aconn.acceptMemcg = memcg ?? null;
         aconn.onAccept = (socket) => this.service.add(socket);
         link.onDrain = () => {
           for (const s of aconn.sockets.values()) s.flow.pump();
@@ -297,7 +318,7 @@ export class MachineA {
             },
             this.workloads,
           )
-        : startReader(model, k['reader.pages'], this.workloads);
+        : startReader(model, k['reader.pages'], this.workloads, k['reader.rereadMs']);
     this.started.set(name, w);
     this.running.push(w);
     ctx.log.info({ workload: name }, 'workload started');
@@ -382,6 +403,7 @@ export class MachineA {
         high: Number.isFinite(g.high) ? g.high : null,
         max: Number.isFinite(g.max) ? g.max : null,
         peak: g.peak,
+        socketPages: g.socketPages,
         events: g.events,
       })),
       tasks: model.tasks.all().map((t) => ({

@@ -17,6 +17,7 @@ import type { Mempool } from '../../reserve/mempool.ts';
 import { pageContent } from '../../reserve/page-content.ts';
 import type { SwapDevice, SwapWriteRequest } from '../../reserve/swap-device.ts';
 import type { Task } from '../../reserve/task.ts';
+import type { TransportBuffers } from '../../reserve/transport-buffers.ts';
 import { WaitQueue } from '../../reserve/wait-queue.ts';
 import {
   decodeSwapMessage,
@@ -39,6 +40,8 @@ interface Request {
   readonly submittedAt: number;
   /** A dm-crypt bounce page is held until the request completes. */
   bounce: boolean;
+  /** Transport buffers held for it: the reserve pages among them (undefined: none held). */
+  transportPf?: number | undefined;
   readonly finish: (status: SwapStatus, data: Uint8Array | null) => void;
 }
 
@@ -72,6 +75,8 @@ export interface SwapDriverOptions {
   readonly task: Task;
   /** dm-crypt: the bounce page pool and the kcryptd task that allocates from it. */
   readonly crypt?: { readonly pool: Mempool; readonly task: Task };
+  /** Memory the transport allocates per request, held until the reply (writeout-starved). */
+  readonly transport?: TransportBuffers;
   /** Observes each completed write's latency (seconds) and its completion (model ms). */
   readonly onWriteCompleted?: (seconds: number, atMs: number) => void;
 }
@@ -101,6 +106,8 @@ export class SwapDriver implements SwapDevice {
   private current: EmuSocket | undefined;
   /** Whether the dispatch loop runs (one request is handed to the socket at a time). */
   private dispatching = false;
+  /** The kcryptd work queue: the end of the chain of bounce-page allocations. */
+  private kcryptdTail: Promise<void> = Promise.resolve();
   private stopped = false;
   private crypt: SwapDriverOptions['crypt'];
 
@@ -204,6 +211,8 @@ export class SwapDriver implements SwapDevice {
       bounce: false,
       finish: (status, data) => {
         if (req.bounce) this.crypt?.pool.free();
+        if (req.transportPf !== undefined) this.opts.transport?.release(req.transportPf);
+        req.transportPf = undefined;
         this.stats.inFlight--;
         if (this.tagWaiters.waiters > 0) this.tagWaiters.wakeOne();
         if (dir === 'write') {
@@ -220,9 +229,17 @@ export class SwapDriver implements SwapDevice {
     return result;
   }
 
-  /** dm-crypt: kcryptd takes a bounce page (GFP_NOIO, may wait on the pool), then submits. */
+  /**
+   * dm-crypt: kcryptd takes a bounce page (GFP_NOIO, may wait on the pool), then submits.
+   * One kcryptd thread works through the writes in order (its workqueue runs one item at
+   * a time), so a sleep in its allocation delays every write behind it.
+   */
   private async encrypt(req: Request, crypt: NonNullable<SwapDriverOptions['crypt']>) {
-    await crypt.pool.alloc({ exec: 'task', task: crypt.task }, GFP.NOIO);
+    const turn = this.kcryptdTail.then(() =>
+      crypt.pool.alloc({ exec: 'task', task: crypt.task }, GFP.NOIO),
+    );
+    this.kcryptdTail = turn.then(() => undefined);
+    await turn;
     req.bounce = true;
     this.stats.bounceAllocs++;
     if (this.stopped) return;
@@ -254,6 +271,13 @@ export class SwapDriver implements SwapDevice {
         if (!req) return;
         this.stats.queued--;
         this.stats.dispatched++;
+        if (this.opts.transport && req.transportPf === undefined) {
+          const pf = await this.opts.transport.acquire(
+            { exec: 'task', task: this.opts.task },
+            () => this.stopped,
+          );
+          if (pf >= 0) req.transportPf = pf;
+        }
         req.sentOn = socket;
         this.inflight.set(req.handle, req);
         const ok = await socket.send(req.payload, { exec: 'task', task: this.opts.task });

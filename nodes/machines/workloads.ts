@@ -306,10 +306,28 @@ export class Service implements Workload {
 }
 
 /** The reader: fills `pages` of clean page cache once. */
-export function startReader(model: MemoryModel, pages: number, stats: WorkloadStats): Workload {
+export function startReader(
+  model: MemoryModel,
+  pages: number,
+  stats: WorkloadStats,
+  rereadMs = 0,
+): Workload {
   const task = model.spawnTask('reader');
+  let stopped = false;
+  // Re-reading its files: the pages reclaim took are read again (page-cache misses).
+  const pass = async (): Promise<void> => {
+    const missing = pages - model.files.cleanPages(null);
+    if (missing > 0) stats.readerPages += await model.files.read(task, missing, true);
+    if (rereadMs > 0 && !stopped) model.scheduler.schedule(rereadMs, () => void pass());
+  };
   void model.files.read(task, pages).then((n) => {
     stats.readerPages += n;
+    if (rereadMs > 0) model.scheduler.schedule(rereadMs, () => void pass());
   });
-  return { tasks: [task], stop: () => {} };
+  return {
+    tasks: [task],
+    stop: () => {
+      stopped = true;
+    },
+  };
 }

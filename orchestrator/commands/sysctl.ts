@@ -1,5 +1,7 @@
-// `swapnet sysctl --mem SIZE [--json]`: the kernel defaults derived for a RAM size
-// (min_free_kbytes, watermarks, tcp_mem, tcp_rmem, tcp_wmem), with the kernel's formulas.
+// `swapnet sysctl --mem SIZE [--era ERA] [--json]`: the kernel defaults derived for a RAM
+// size (min_free_kbytes, watermarks, tcp_mem, tcp_rmem, tcp_wmem), with the formulas of
+// the era's kernel.
+import { ERA_KNOBS, ERAS, isEraName } from '../../netstack/era.ts';
 import { effectiveMark, gfpToAllocFlags } from '../../reserve/alloc-flags.ts';
 import { ConfigError } from '../../reserve/errors.ts';
 import { GFP } from '../../reserve/gfp.ts';
@@ -7,13 +9,15 @@ import { parseSize } from '../../reserve/size.ts';
 import { deriveSysctls } from '../../reserve/sysctl-defaults.ts';
 import { EXIT, parseFlags, UsageError, writeLine, type CliIo, type Command } from '../cli-io.ts';
 
-const USAGE = `usage: swapnet sysctl --mem SIZE [--min-free-kbytes N] [--watermark-scale-factor N] [--json]
+const USAGE = `usage: swapnet sysctl --mem SIZE [--era ERA] [--min-free-kbytes N] [--watermark-scale-factor N] [--json]
 
 Prints the kernel defaults a machine with SIZE of RAM gets (one lowmem zone):
 min_free_kbytes, the min/low/high watermarks in pages, tcp_mem in pages, and
 tcp_rmem/tcp_wmem in bytes. SIZE takes binary units: 256M, 8G, 24684096K.
 
   --mem SIZE                    RAM size (required)
+  --era ERA                     2.6, 3.6 or modern (default modern): tcp_mem and the
+                                per-socket limits follow that kernel's tcp_init
   --min-free-kbytes N           use N instead of the computed min_free_kbytes
   --watermark-scale-factor N    vm.watermark_scale_factor (default 10)
   --json                        one JSON object on stdout`;
@@ -33,6 +37,7 @@ export const sysctlCommand: Command = {
   async run(argv: readonly string[], io: CliIo): Promise<number> {
     const { values } = parseFlags(argv, {
       mem: { type: 'string' },
+      era: { type: 'string' },
       'min-free-kbytes': { type: 'string' },
       'watermark-scale-factor': { type: 'string' },
       json: { type: 'boolean' },
@@ -49,12 +54,15 @@ export const sysctlCommand: Command = {
       if (err instanceof ConfigError) throw new UsageError(err.message);
       throw err;
     }
+    const era = values.era ?? 'modern';
+    if (!isEraName(era)) throw new UsageError(`--era: "${era}" is not an era (${ERAS.join(', ')})`);
     const minFreeKbytes = positiveInt(values['min-free-kbytes'], '--min-free-kbytes');
     const watermarkScaleFactor = positiveInt(
       values['watermark-scale-factor'],
       '--watermark-scale-factor',
     );
     const s = deriveSysctls(bytes, {
+      caps: ERA_KNOBS[era].socketCaps,
       ...(minFreeKbytes !== undefined ? { minFreeKbytes } : {}),
       ...(watermarkScaleFactor !== undefined ? { watermarkScaleFactor } : {}),
     });
@@ -74,6 +82,7 @@ export const sysctlCommand: Command = {
     writeLine(
       io.stdout,
       [
+        `era                 ${era}`,
         `memory              ${s.memKb} kB (${s.managedPages} pages)`,
         `vm.min_free_kbytes  ${s.minFreeKbytes}`,
         `watermarks (pages)  min ${w.min}  low ${w.low}  high ${w.high}`,

@@ -153,18 +153,27 @@ describe('the built-in scenarios, one run at a time', () => {
 });
 
 describe('memcg-service: memory.high with the 2015 kmem charge and with the fix', () => {
-  it('the 2015 charge lets usage run far above memory.high; the fix holds it near', async () => {
+  it("the 2015 charge lets usage run far above memory.high; the fix holds what it can reclaim near, B's socket buffers come on top", async () => {
+    const after = (r: RunRecord) => r.timeline.filter((p) => p.t >= 6);
     const peakAfterFlood = (r: RunRecord): number =>
-      Math.max(...r.timeline.filter((p) => p.t >= 6).map((p) => p.memcgUsage ?? 0));
+      Math.max(...after(r).map((p) => p.memcgUsage ?? 0));
+    // Socket memory is charged to the service's cgroup (mem_cgroup_charge_skmem); memcg
+    // reclaim cannot take it back, so the fix is judged on the rest of the usage.
+    const peakBesidesSockets = (r: RunRecord): number =>
+      Math.max(...after(r).map((p) => (p.memcgUsage ?? 0) - (p.memcgSocketPages ?? 0)));
+    const peakSockets = (r: RunRecord): number =>
+      Math.max(...after(r).map((p) => p.memcgSocketPages ?? 0));
     const old = await recordedRun(['--scenario', 'memcg-service', '--policy', 'memcg-2015']);
     const fixed = await recordedRun(['--scenario', 'memcg-service', '--policy', 'memcg-fixed']);
     const high = old.knobs['memcg.highMiB']! * 256;
     console.log(
       `memcg-service: memory.high ${high} pages; peak usage ${peakAfterFlood(old)} (2015), ` +
-        `${peakAfterFlood(fixed)} (fixed)`,
+        `${peakAfterFlood(fixed)} (fixed); of it socket buffers at most ${peakSockets(old)}, ${peakSockets(fixed)}`,
     );
     expect(peakAfterFlood(old)).toBeGreaterThan(1.5 * high);
-    expect(peakAfterFlood(fixed)).toBeLessThan(1.25 * high);
+    expect(peakBesidesSockets(fixed)).toBeLessThan(1.25 * high);
+    expect(peakSockets(old)).toBeGreaterThan(0);
+    expect(peakSockets(fixed)).toBeGreaterThan(0);
     // The fix holds it by delaying the service at its return to user space.
     const served = (r: RunRecord): number => r.timeline[r.timeline.length - 1]!.serviceMessages;
     expect(served(fixed)).toBeLessThan(served(old));
@@ -183,7 +192,10 @@ describe("eras: tcp_mem below what B's queues hold (net.tcpMem=100,150,200)", ()
 
   it('2.6 wedges through tcp_mem with memory free: proto_mem drops, nothing tossed', async () => {
     const r = await recordedRun([...tight, '--era', '2.6']);
-    expect(r.result.verdict, r.reason).toBe('deadlock');
+    // Writeout stops for good. Before 4.7 an allocation retries while the zone looks
+    // reclaimable, and 2.6's NBD thread (GFP_NOIO, no PF_MEMALLOC) can loop in the
+    // allocator meanwhile: the verdict then calls the stall a livelock.
+    expect(['deadlock', 'livelock'], r.reason).toContain(r.result.verdict);
     expect(r.result.rx.droppedProtoMem).toBeGreaterThan(0);
     expect(r.result.rx.tossedPfmemalloc).toBe(0);
     expect(r.result.rx.droppedNoMem).toBe(0);

@@ -54,6 +54,7 @@ export function fakePoint(t: number, recovers: boolean): TimelinePoint {
     serviceMessages: Math.round(t * 1900),
     blockedTasks: stalled ? 3 : 0,
     memcgUsage: null,
+    memcgSocketPages: null,
     writeLatencyCounts: [0, completed, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
   };
 }

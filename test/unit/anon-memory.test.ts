@@ -17,6 +17,17 @@ async function fill(t: ReturnType<typeof makeModel>, pages: number) {
   return { task, region, run };
 }
 
+/** A reclaim scan that frees every written (clean, rotated) anon page; returns how many. */
+function scanWritten(t: ReturnType<typeof makeModel>): number {
+  let freed = 0;
+  while (t.model.anon.cleanPages > 0) {
+    const page = t.model.anon.isolateVictim(null);
+    expect(t.model.anon.stateOf(page)).toBe(ANON.CLEAN);
+    freed += t.model.anon.freeClean(page);
+  }
+  return freed;
+}
+
 describe('page content', () => {
   it('is a pure function of (page, version) and detects a single flipped bit', () => {
     const a = pageContent(7, 3);
@@ -68,7 +79,7 @@ describe('reclaim of anonymous pages through writeout', () => {
     t.model.stop();
   });
 
-  it('a page under writeback stays in writeback until its completion, then is freed', async () => {
+  it('regression: a page was freed when its writeback completed (folio_rotate_reclaimable: it stays, clean, at the reclaim end of the LRU, and a later scan frees it)', async () => {
     const t = makeModel({ ramPages: 4096, swapPages: 8192 });
     t.device.partition();
     const task = t.model.spawnTask('hog');
@@ -85,11 +96,35 @@ describe('reclaim of anonymous pages through writeout', () => {
     expect(t.model.zone.free).toBe(free);
     t.device.heal();
     await t.sched.runFor(5);
+    expect(t.model.anon.stateOf(victim)).toBe(ANON.CLEAN);
+    expect(t.model.zone.free).toBe(free);
+    expect(t.model.stats.writeoutCompleted).toBe(1);
+    expect(t.model.anon.reclaimFreedTotal).toBe(0);
+    t.model.checkInvariants();
+    // The next scan meets it first (it was rotated to the front) and frees it, no I/O.
+    expect(t.model.anon.isolateVictim(null)).toBe(victim);
+    expect(t.model.anon.freeClean(victim)).toBe(1);
     expect(t.model.anon.stateOf(victim)).toBe(ANON.SWAPPED);
     expect(t.model.zone.free).toBe(free + 1);
-    expect(t.model.stats.writeoutCompleted).toBe(1);
+    expect(t.model.stats.writeoutIssued).toBe(1);
     expect(t.model.slots.used).toBe(1);
     expect(task.swapEntries).toBe(1);
+    t.model.checkInvariants();
+  });
+
+  it('a written page touched before a scan frees it is mapped again from the swap cache: no read, slot freed', async () => {
+    const t = makeModel();
+    const task = t.model.spawnTask('hog');
+    const region = t.model.anon.map(task, 1);
+    await t.model.anon.fault(task, region.base);
+    await t.model.anon.startWriteout(t.model.anon.isolateVictim(null), task);
+    await t.sched.runFor(5);
+    expect(t.model.anon.stateOf(region.base)).toBe(ANON.CLEAN);
+    expect(t.model.anon.tryTouch(region.base)).toBe(true);
+    expect(t.model.anon.stateOf(region.base)).toBe(ANON.RESIDENT);
+    expect(t.model.stats.swapIns).toBe(0);
+    expect(t.model.slots.used).toBe(0);
+    expect(t.model.anon.versionOf(region.base)).toBe(2);
     t.model.checkInvariants();
   });
 
@@ -142,6 +177,7 @@ describe('reclaim of anonymous pages through writeout', () => {
     const victim = t.model.anon.isolateVictim(null);
     await t.model.anon.startWriteout(victim, task);
     await t.sched.runFor(5);
+    expect(scanWritten(t)).toBe(1);
     t.device.corruptReads = true;
     const f = t.model.anon.fault(task, victim);
     await t.sched.runFor(5);
@@ -157,6 +193,7 @@ describe('reclaim of anonymous pages through writeout', () => {
     await t.model.anon.fault(a, region.base);
     await t.model.anon.startWriteout(t.model.anon.isolateVictim(null), a);
     await t.sched.runFor(5);
+    expect(scanWritten(t)).toBe(1);
     const f1 = t.model.anon.fault(a, region.base);
     const f2 = t.model.anon.fault(a, region.base);
     await t.sched.runFor(5);
@@ -195,7 +232,8 @@ describe('reclaim of anonymous pages through writeout', () => {
     const region = t.model.anon.map(task, 3);
     for (let p = region.base; p < region.base + 3; p++) await t.model.anon.fault(task, p);
     await t.model.anon.startWriteout(t.model.anon.isolateVictim(null), task);
-    await t.sched.runFor(5); // one page swapped
+    await t.sched.runFor(5);
+    expect(scanWritten(t)).toBe(1); // one page swapped
     t.device.partition();
     await t.model.anon.startWriteout(t.model.anon.isolateVictim(null), task); // one in flight
     const free = t.model.zone.free;

@@ -44,6 +44,20 @@ describe('swapnet sysctl', () => {
     expect(r256.tcpMem).toEqual([3036, 4048, 6072]);
   });
 
+  it('--era gives the tcp_mem of that era: 2.6 tcp_init, 3.x tcp_init_mem /8, modern /16', async () => {
+    const tcpMem = async (era: string) =>
+      JSON.parse((await runCli(['sysctl', '--mem', '256M', '--era', era, '--json'])).stdout).tcpMem;
+    expect(await tcpMem('2.6')).toEqual([24576, 32768, 49152]);
+    expect(await tcpMem('3.6')).toEqual([6072, 8096, 12144]);
+    expect(await tcpMem('modern')).toEqual([3036, 4048, 6072]);
+    const human = await runCli(['sysctl', '--mem', '256M', '--era', '3.6']);
+    expect(human.stdout).toMatch(/era {17}3\.6/);
+    expect(human.stdout).toMatch(/tcp_mem {4}6072 8096 12144/);
+    const bad = await runCli(['sysctl', '--mem', '256M', '--era', '2.7']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--era: "2.7" is not an era/);
+  });
+
   it('accepts kilobyte sizes and a user min_free_kbytes', async () => {
     const r = JSON.parse(
       (await runCli(['sysctl', '--mem', '24684096K', '--json', '--min-free-kbytes', '67584']))

@@ -199,6 +199,26 @@ describe('mempool_alloc, step 4: with the pool empty, one retry with the full ma
   });
 });
 
+describe('mempool strategy no-reclaim (seed 000: never direct reclaim, wait on the pool)', () => {
+  it('with the pool empty it sleeps on pool->wait without one direct reclaim, and wakes with the freed element', async () => {
+    const { model, sched, pool, task, ctx } = await setup({
+      minNr: 1,
+      filled: 0,
+      strategy: 'no-reclaim',
+    });
+    setFree(model, MIN);
+    const a = startAlloc(pool, ctx, GFP.NOIO, () => sched.now());
+    await sched.runFor(100);
+    expect(model.stats.directReclaimCalls).toBe(0);
+    expect(pool.stats.waits).toBe(1);
+    expect(task.activity).toBe('D:mempool-wait');
+    pool.free();
+    await sched.runFor(10);
+    expect(a.state.result).toBe(true);
+    expect(model.stats.directReclaimCalls).toBe(0);
+  });
+});
+
 describe('mempool_alloc, step 5: a caller that cannot block gets NULL', () => {
   it('GFP_NOWAIT with an empty pool gets false at once, at min (and a page at min+1)', async () => {
     const { model, sched, pool, ctx } = await setup({ minNr: 1, filled: 0 });

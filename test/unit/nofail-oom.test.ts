@@ -2,6 +2,7 @@
 // expect an OOM event, but it never occurs"). 256 MiB machine: min 512, low 640, high
 // 768. Every test runs in virtual time; nothing here is random.
 import { describe, expect, it } from 'vitest';
+import { ALLOC, gfpPfmemallocFlags } from '../../reserve/alloc-flags.ts';
 import { __GFP, GFP, describeGfp, gfpOr, type GfpMask } from '../../reserve/gfp.ts';
 import type { MemoryModel } from '../../reserve/memory-model.ts';
 import type { AllocRequest, AllocResult, OomOutcome } from '../../reserve/page-allocator.ts';
@@ -51,6 +52,8 @@ async function writeOut(t: TestModel, n: number): Promise<void> {
   }
   await t.sched.runFor(10);
   expect(t.model.zone.pages('writeback')).toBe(0);
+  // The written pages wait, clean, at the reclaim end of the LRU: a scan frees them.
+  while (t.model.anon.cleanPages > 0) t.model.anon.freeClean(t.model.anon.isolateVictim(null));
 }
 
 interface OomCall {
@@ -425,6 +428,22 @@ describe('when the OOM killer is invoked (__alloc_pages_may_oom, should_reclaim_
 });
 
 describe('whom the OOM killer picks (oom_badness) and what the victim gets', () => {
+  it('with no killable task a global OOM is the panic "System is deadlocked on memory"; a memcg OOM is not', () => {
+    const { model, events } = makeModel();
+    const protectedTask = model.spawnTask('protected', { oomScoreAdj: -1000 });
+    expect(model.oom.outOfMemory(GFP.KERNEL, 0, protectedTask, null)).toBe('no-victim');
+    expect(model.stats.oomPanics).toBe(1);
+    expect(events.filter((e) => e.type === 'oom-panic')).toEqual([
+      expect.objectContaining({ message: expect.stringMatching(/System is deadlocked on memory/) }),
+    ]);
+    const cg = model.createMemcg({ name: 'empty', highPages: Infinity, maxPages: 10 });
+    expect(model.oom.outOfMemory(GFP.KERNEL, 0, protectedTask, cg)).toBe('no-victim');
+    expect(model.stats.oomPanics).toBe(1);
+    // A request without __GFP_FS never gets that far: no kill, no panic.
+    expect(model.oom.outOfMemory(GFP.NOFS, 0, protectedTask, null)).toBe('no-kill-nofs');
+    expect(model.stats.oomPanics).toBe(1);
+  });
+
   it('the highest rss + swap entries + oom_score_adj * (totalpages / 1000) wins; kernel threads and oom_score_adj -1000 tasks are never picked', async () => {
     const t = makeModel({ swapPages: SWAP });
     const { model, sched, events } = t;
@@ -537,5 +556,65 @@ describe('a reclaimer stuck on a full swap queue never reaches the OOM decision'
     expect(hog.killed).toBe(false);
     model.stop();
     model.checkInvariants();
+  });
+});
+
+describe('OOM detection before 4.7 (zone_reclaimable, should_alloc_retry)', () => {
+  async function stuck(oomDetection: 'retries' | 'zone-reclaimable') {
+    const t = makeModel({ swapPages: SWAP, oomDetection, reclaimThrottle: 'congestion_wait' });
+    const { model } = t;
+    const swapped = model.spawnTask('swapped', { oomScoreAdj: -1000 });
+    await faultIn(model, swapped, SWAP);
+    await writeOut(t, SWAP);
+    const writer = model.spawnTask('writer', { oomScoreAdj: -1000 });
+    await model.files.read(writer, DIRTY);
+    model.files.dirty(DIRTY);
+    const hog = model.spawnTask('hog');
+    await faultIn(model, hog, 1000);
+    setFree(model, 300);
+    return { ...t, oom: traceOom(model), hog };
+  }
+
+  it('4.7+: 17 reclaim rounds without progress, then the OOM kill', async () => {
+    const { model, sched, oom } = await stuck('retries');
+    startAlloc(model, model.spawnTask('svc'), GFP.KERNEL);
+    await sched.runFor(1000);
+    expect(oom).toEqual([
+      expect.objectContaining({ reclaimRounds: ROUNDS_BEFORE_OOM, outcome: 'killed' }),
+    ]);
+  });
+
+  it('before 4.7: reclaim "progresses" while pages_scanned < 6 x reclaimable pages, so the OOM killer waits thousands of rounds; a page freed anywhere starts the count again', async () => {
+    const { model, sched, oom, hog } = await stuck('zone-reclaimable');
+    const a = startAlloc(model, model.spawnTask('svc'), GFP.KERNEL);
+    await sched.runFor(1000);
+    expect(oom).toEqual([]);
+    expect(model.stats.directReclaimCalls).toBeGreaterThan(ROUNDS_BEFORE_OOM * 10);
+    const scanned = model.zone.pagesScanned;
+    expect(scanned).toBeGreaterThan(0);
+    // Any page freed (here a kernel page) resets zone->pages_scanned.
+    model.allocator.free(1, 'kernel', false);
+    expect(model.zone.pagesScanned).toBe(0);
+    // 1000 dirty file pages are "reclaimable": 6000 fruitless scans, then the OOM kill.
+    await sched.runFor(30_000);
+    expect(oom).toEqual([expect.objectContaining({ outcome: 'killed' })]);
+    expect(oom[0]!.reclaimRounds).toBeGreaterThan(6000);
+    expect(hog.killed).toBe(true);
+    expect(a.result?.ok).toBe(true);
+  });
+
+  it('before 4.7 the OOM victim (TIF_MEMDIE) gets the whole reserve; since, ALLOC_OOM (half of min)', async () => {
+    const { model } = makeModel({ oomDetection: 'zone-reclaimable' });
+    const victim = model.spawnTask('victim');
+    victim.oomVictim = true;
+    expect(gfpPfmemallocFlags(GFP.KERNEL, 'task', victim, true)).toBe(ALLOC.NO_WATERMARKS);
+    expect(gfpPfmemallocFlags(GFP.KERNEL, 'task', victim)).toBe(ALLOC.OOM);
+    setFree(model, 10);
+    const r = await model.allocator.alloc({
+      gfp: GFP.KERNEL,
+      ctx: { exec: 'task', task: victim },
+      use: 'kernel',
+    });
+    expect(r).toEqual({ ok: true, pfmemalloc: true });
   });
 });

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { FRAME_TYPE } from '../../netstack/frame.ts';
 import { skbPages, skbTruesize } from '../../netstack/skb.ts';
+import { ERA_KNOBS, nbdSenderFlags } from '../../netstack/era.ts';
+import { SOCK_MIN_SNDBUF, TcpMem } from '../../netstack/tcp-mem.ts';
 import { GFP } from '../../reserve/gfp.ts';
 import { PF } from '../../reserve/task.ts';
 import { ackFrame, dataFrame, establish, makeStack, openFrame } from '../helpers/a-stack.ts';
@@ -84,7 +86,7 @@ describe('A receive path, step 2: demux and pfmemalloc tossing', () => {
     expect(rig.stack.rx.drops.pfmemalloc.swap).toBe(1);
   });
 
-  it('a pfmemalloc skb for a memalloc socket is accepted, even above its rcvbuf', () => {
+  it('regression: a pfmemalloc skb skipped the rcvbuf test (tcp_try_rmem_schedule checks rcvbuf first, for every socket)', () => {
     const rig = makeStack('modern', { rcvbuf: 4 * KB });
     const swap = rig.stack.openSocket(rig.conn, 2, { cls: 'swap' });
     rig.stack.setMemalloc(swap);
@@ -94,16 +96,45 @@ describe('A receive path, step 2: demux and pfmemalloc tossing', () => {
       rig.stack.receive(rig.conn, dataFrame(2, seq, KB));
       seq += KB;
     }
-    expect(rig.stack.rx.delivered.swap).toBe(10);
-    expect(swap.rmemAlloc).toBe(10 * skbTruesize(KB));
-    expect(swap.rmemAlloc).toBeGreaterThan(swap.rcvbuf);
-    expect(rig.model.zone.reserveUsed).toBe(10);
+    // Accepted while rmem_alloc <= rcvbuf (3 skbs of truesize 1632), then dropped
+    // rcvbuf like any socket's; the frames after it are a gap (out of order).
+    const fits = Math.floor((4 * KB) / skbTruesize(KB)) + 1;
+    expect(fits).toBe(3);
+    expect(rig.stack.rx.delivered.swap).toBe(fits);
+    expect(rig.stack.rx.drops.rcvbuf.swap).toBe(1);
+    expect(rig.stack.rx.drops.out_of_order.swap).toBe(10 - fits - 1);
+    expect(swap.rmemAlloc).toBe(fits * skbTruesize(KB));
+    expect(rig.model.zone.reserveUsed).toBe(fits);
     // Reading frees the reserve pages.
     while (swap.read()) {
       /* drain */
     }
     expect(rig.model.zone.reserveUsed).toBe(0);
     expect(rig.model.zone.free).toBe(ATOMIC_FLOOR);
+  });
+
+  it('regression: a pfmemalloc skb was never charged (sk_rmem_schedule charges tcp_mem under the limits, passes it uncharged only when refused)', () => {
+    // 3.6: no forced first skb, so every skb goes through sk_rmem_schedule.
+    const rig = makeStack('3.6', { tcpMem: [2, 3, 4] });
+    const swap = rig.stack.openSocket(rig.conn, 2, { cls: 'swap' });
+    rig.stack.setMemalloc(swap);
+    setFree(rig.model, ATOMIC_FLOOR);
+    let seq = 0;
+    for (let i = 0; i < 6; i++) {
+      rig.stack.receive(rig.conn, dataFrame(2, seq, KB));
+      seq += KB;
+    }
+    expect(rig.stack.rx.delivered.swap).toBe(6);
+    expect(rig.model.zone.reserveUsed).toBe(6);
+    // Charged up to tcp_mem[2] = 4 pages (under pressure the socket is below its fair
+    // share); the fifth and sixth are over the hard limit: in, uncharged.
+    expect(rig.stack.tcpMem.allocated).toBe(4);
+    expect(swap.memPages).toBe(4);
+    expect(rig.stack.tcpMem.refusals).toBe(2);
+    while (swap.read()) {
+      /* drain */
+    }
+    expect(rig.stack.tcpMem.allocated).toBe(0);
   });
 
   it('frames for an unknown flow are dropped as no_socket', () => {
@@ -132,6 +163,12 @@ describe('A receive path, step 2: demux and pfmemalloc tossing', () => {
 });
 
 describe('A receive path, step 3: TCP receive memory', () => {
+  it("A's stack takes the era's tcp_mem (2.6 tcp_init, 3.x tcp_init_mem /8, modern /16)", () => {
+    expect(makeStack('2.6').stack.tcpMem.limits).toEqual([24576, 32768, 49152]);
+    expect(makeStack('3.6').stack.tcpMem.limits).toEqual([6072, 8096, 12144]);
+    expect(makeStack('modern').stack.tcpMem.limits).toEqual([3036, 4048, 6072]);
+  });
+
   it('era 2.6: with tcp_mem full, every socket is refused, even an empty one, while free memory remains', () => {
     const rig = makeStack('2.6', { tcpMem: [4, 6, 8] });
     const a = serviceSocket(rig, 1);
@@ -165,6 +202,48 @@ describe('A receive path, step 3: TCP receive memory', () => {
     rig.stack.receive(rig.conn, dataFrame(2, KB, KB));
     expect(b.queued).toBe(1);
     expect(rig.stack.rx.drops.proto_mem.service).toBeGreaterThan(0);
+  });
+
+  it("regression: socket memory was never charged to a memcg (mem_cgroup_charge_skmem: B's queued data counts in the service's cgroup)", async () => {
+    const rig = makeStack('modern');
+    const cg = rig.model.createMemcg({ name: 'service', highPages: Infinity, maxPages: 4 });
+    rig.conn.acceptMemcg = cg;
+    const s = serviceSocket(rig, 1);
+    expect(s.memcg).toBe(cg);
+    let seq = 0;
+    for (let i = 0; i < 6; i++) {
+      rig.stack.receive(rig.conn, dataFrame(1, seq, KB));
+      seq += KB;
+    }
+    // Every page tcp_mem admitted is charged to the cgroup too; from softirq (GFP_ATOMIC)
+    // the charge over memory.max (4 pages) over-charges instead of dropping.
+    expect(s.queued).toBe(6);
+    expect(cg.socketPages).toBe(rig.stack.tcpMem.allocated);
+    expect(cg.socketPages).toBe(6);
+    expect(cg.usage).toBe(6);
+    expect(cg.events.max).toBe(2);
+    // A socket of the root cgroup (the swap socket) charges no memcg.
+    const swap = rig.stack.openSocket(rig.conn, 2, { cls: 'swap' });
+    rig.stack.receive(rig.conn, dataFrame(2, 0, KB));
+    expect(swap.queued).toBe(1);
+    expect(cg.socketPages).toBe(6);
+    // Reading frees the skbs: uncharged from both.
+    while (s.read()) {
+      /* drain */
+    }
+    expect([cg.socketPages, cg.usage]).toEqual([0, 0]);
+  });
+
+  it('a socket charge over memory.high from softirq queues the cgroup high_work (one reclaim, no task penalised)', async () => {
+    const rig = makeStack('modern');
+    const cg = rig.model.createMemcg({ name: 'service', highPages: 2, maxPages: Infinity });
+    rig.conn.acceptMemcg = cg;
+    serviceSocket(rig, 1);
+    for (let i = 0; i < 4; i++) rig.stack.receive(rig.conn, dataFrame(1, i * KB, KB));
+    expect(cg.usage).toBe(4);
+    expect(cg.events.high).toBe(0);
+    await rig.sched.runFor(1);
+    expect(cg.events.high).toBe(1);
   });
 
   it('a full receive buffer drops with reason rcvbuf and asks for a duplicate ACK', () => {
@@ -214,7 +293,26 @@ describe('A receive path, step 3: TCP receive memory', () => {
 });
 
 describe("A's send path", () => {
-  it('with tcp_mem over its hard limit, 2.6 refuses every send; modern forces one skb into empty queues', async () => {
+  it('suppress_allocation: a refused stream send passes exactly when wmem_queued + size >= the moderated sndbuf', () => {
+    // Over the hard limit from the start: [0, 0, 0].
+    const tcpMem = new TcpMem([0, 0, 0], 4096, 4096, SOCK_MIN_SNDBUF);
+    const sk = { rmemAlloc: 0, wmemQueued: 0, sndbuf: 64 * KB, memPages: 0 };
+    // sndbuf = max(min(64 KiB, 0 >> 1), SOCK_MIN_SNDBUF) = 4608: 0 + 4607 < 4608, refused.
+    expect(tcpMem.charge(sk, 2, 'send', SOCK_MIN_SNDBUF - 1)).toBe(false);
+    expect(sk.sndbuf).toBe(SOCK_MIN_SNDBUF);
+    expect(tcpMem.allocated).toBe(0);
+    expect(tcpMem.charge(sk, 2, 'send', SOCK_MIN_SNDBUF)).toBe(true);
+    expect(tcpMem.allocated).toBe(2);
+    expect(sk.memPages).toBe(2);
+    // With 20 KiB queued: sndbuf = min(4608, 10 KiB) stays 4608; any size passes.
+    sk.wmemQueued = 20 * KB;
+    expect(tcpMem.charge(sk, 1, 'send', 1)).toBe(true);
+    // A receive charge has no such escape.
+    expect(tcpMem.charge(sk, 1, 'recv', 1 << 20)).toBe(false);
+    expect(tcpMem.sendsSuppressedThrough).toBe(2);
+  });
+
+  it('with tcp_mem over its hard limit, a stream sends one skb at a time: 2.6 through suppress_allocation, modern by the forced first skb', async () => {
     const outcome: Record<string, number[]> = {};
     for (const era of ['2.6', 'modern'] as const) {
       const rig = makeStack(era, { tcpMem: [4, 6, 8], sndbuf: 64 * KB });
@@ -237,10 +335,15 @@ describe("A's send path", () => {
       // C acknowledges what it got: the queues are empty again, one more skb is forced.
       rig.stack.receive(rig.conn, ackFrame(2, afterFirst * 4096));
       await rig.sched.runFor(1000);
-      outcome[era] = [afterFirst, sent];
+      outcome[era] = [afterFirst, sent, swap.sndbuf];
     }
-    expect(outcome['2.6']).toEqual([0, 0]);
-    expect(outcome.modern).toEqual([1, 2]);
+    // 2.6: the charge is refused, sk_stream_moderate_sndbuf takes sndbuf down to
+    // SOCK_MIN_SNDBUF (2048 then), and wmem_queued + size >= sndbuf lets the skb through.
+    expect(outcome['2.6']).toEqual([1, 2, 2048]);
+    // Modern: the skb into empty queues is forced before any check; the second is refused
+    // and let through by suppress_allocation (sndbuf moderated to SOCK_MIN_SNDBUF, 4608,
+    // below what is queued); the third waits for sndbuf space. After the ACK, the same.
+    expect(outcome.modern).toEqual([2, 3, SOCK_MIN_SNDBUF]);
   });
 
   it('sends no data before the peer answers its OPEN, then as much as the answer grants', async () => {
@@ -251,6 +354,27 @@ describe("A's send path", () => {
     expect(rig.sent.filter((f) => f.type === FRAME_TYPE.DATA)).toHaveLength(0);
     establish(rig, 2, 4096);
     expect(rig.sent.filter((f) => f.type === FRAME_TYPE.DATA)).toHaveLength(1);
+  });
+
+  it('the NBD sender is PF_MEMALLOC from 3.6 on; in 2.6 its GFP_NOIO send allocation stops at min', () => {
+    for (const era of ['2.6', '3.6', 'modern'] as const) {
+      const rig = makeStack(era);
+      const nbd = rig.model.tasks.spawn('nbd0', {
+        flags: nbdSenderFlags(ERA_KNOBS[era]),
+        oomScoreAdj: -1000,
+      });
+      expect((nbd.flags & PF.MEMALLOC) !== 0).toBe(era !== '2.6');
+      expect(nbd.flags & PF.KTHREAD).toBe(PF.KTHREAD);
+      // One page below min: only ALLOC_NO_WATERMARKS gets a page without reclaim.
+      setFree(rig.model, 511);
+      const r = rig.model.allocator.tryAlloc({
+        gfp: GFP.NOIO,
+        ctx: { exec: 'task', task: nbd },
+        use: 'skb',
+      });
+      if (era === '2.6') expect(r?.ok).not.toBe(true);
+      else expect(r).toMatchObject({ ok: true, pfmemalloc: true });
+    }
   });
 
   it('a PF_MEMALLOC sender may use the reserve in every era; pages are held until ACKed', async () => {

@@ -3,6 +3,7 @@ import {
   defaultMinFreeKbytes,
   deriveSysctls,
   intSqrt,
+  MODERN_SOCKET_CAPS,
   tcpMemDefaults,
   zoneWatermarks,
 } from '../../reserve/sysctl-defaults.ts';
@@ -112,5 +113,36 @@ describe('parseSize', () => {
       expect.objectContaining({ code: ERROR_CODES.sizeInvalid }),
     );
     expect(() => parseSize('12Q')).toThrowError(/not a size/);
+  });
+});
+
+describe('tcp_mem by era (kernel-reference 5)', () => {
+  it('2.6 tcp_init: L = (min(P, 65536) >> 8) * (P >> 8) >> 1, half of RAM at 256 MiB', () => {
+    expect(tcpMemDefaults(0, '2.6', 65536)).toEqual([24576, 32768, 49152]);
+    // Above 256 MiB the first factor stops growing: 512 MiB -> 256 * 512 / 2.
+    expect(tcpMemDefaults(0, '2.6', 131072)).toEqual([49152, 65536, 98304]);
+    // The floor of 128 pages: 4 MiB gives (4 * 4) >> 1 = 8 -> 128.
+    expect(tcpMemDefaults(0, '2.6', 1024)).toEqual([96, 128, 192]);
+    // P >> 8 truncates: 511 pages give 1 * 1 >> 1 = 0 -> 128.
+    expect(tcpMemDefaults(0, '2.6', 511)).toEqual([96, 128, 192]);
+  });
+
+  it('3.x tcp_init_mem: L = max(nr_free_buffer_pages / 8, 128)', () => {
+    expect(tcpMemDefaults(64768, '3.x')).toEqual([6072, 8096, 12144]);
+    expect(tcpMemDefaults(1031, '3.x')).toEqual([96, 128, 192]); // 1031/8 = 128
+    expect(tcpMemDefaults(1023, '3.x')).toEqual([96, 128, 192]); // 127 -> floor 128
+    expect(tcpMemDefaults(1032, '3.x')).toEqual([96, 129, 192]); // 129/4*3 = 96
+  });
+
+  it('deriveSysctls follows the era formula given in caps; modern is the default', () => {
+    const mem = 256 * MiB;
+    expect(deriveSysctls(mem).tcpMem).toEqual([3036, 4048, 6072]);
+    expect(
+      deriveSysctls(mem, { caps: { ...MODERN_SOCKET_CAPS, tcpMemFormula: '3.x' } }).tcpMem,
+    ).toEqual([6072, 8096, 12144]);
+    const old = deriveSysctls(mem, { caps: { ...MODERN_SOCKET_CAPS, tcpMemFormula: '2.6' } });
+    expect(old.tcpMem).toEqual([24576, 32768, 49152]);
+    // 2.6's per-socket limit is 1/128 of tcp_mem[1]: 32768 pages << 5 = 1 MiB.
+    expect(old.tcpWmem[2]).toBe(1024 * 1024);
   });
 });

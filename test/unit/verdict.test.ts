@@ -293,6 +293,21 @@ describe('decideVerdict: oom and data-loss, and the precedence of the rules', ()
     expect(r.recoverySeconds).toBe(0);
   });
 
+  it('regression: an OOM with no victim only failed the allocation; it is the kernel panic "System is deadlocked on memory", an oom verdict that names it', () => {
+    const samples = partition(40, (t) => ({
+      issued: 400,
+      completed: 110,
+      pending: 290,
+      oomPanics: t >= 30 ? 1 : 0,
+    }));
+    const r = decideVerdict(input(samples));
+    expect(r.verdict).toBe('oom');
+    expect(r.reason).toMatch(/System is deadlocked on memory/);
+    // Without the panic the same samples are a deadlock.
+    const without = decideVerdict(input(samples.map((x) => ({ ...x, oomPanics: 0 }))));
+    expect(without.verdict).toBe('deadlock');
+  });
+
   it('is data-loss when any page read back did not match, even though writeout completed', () => {
     const samples = series(0, 40, 1, (t) => ({
       issued: 10 * t,
