@@ -13,7 +13,7 @@ type Bench = () => Promise<Record<string, unknown>> | Record<string, unknown>;
 const note = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
 
 const BENCHES: Readonly<Record<string, Bench>> = {
-  ingest: async () => ({ ...(await benchIngest()) }),
+  ingest: async () => ({ ...(await benchIngest(1024, 50_000, 12, note)) }),
   allocator: () => ({ ...benchAllocator() }),
   connections: async () => ({ ...(await benchConnections(1000, 10, note)) }),
   scenario: async () => ({ ...(await benchScenario('partition-c', 'vanilla', note)) }),
