@@ -131,7 +131,7 @@ export const BUILTIN_SCENARIOS = [
   {
     name: 'writeout-starved',
     description:
-      "Seed 004's recursive reclaim: the swap transport allocates 8 pages per request (more than the reserve holds for a full queue) while a reader keeps re-reading 62 MiB of files, so clean page cache lives beside the anon pages. No partition, no flood. --set reader.pages=0 is the anon-only side.",
+      "Seed 004's recursive reclaim: the swap transport allocates 8 pages per request (more than the reserve holds for a full queue) while a reader keeps re-reading 62 MiB of files, so clean page cache lives beside the anon pages. No partition, no flood. Under memalloc the reserve runs out; --set vm.recursiveReclaim=true refills it from clean pages; --set reader.pages=0 is the anon-only side.",
     // Era 3.6: the NBD thread sends under PF_MEMALLOC (its buffers come from the reserve),
     // and without memalloc sockets receive stays on GFP_ATOMIC (nothing tossed): the
     // writeout path's own allocations are what can starve.
