@@ -85,14 +85,15 @@ export function gridRuns(spec: SweepSpec): RunKey[] {
 }
 
 /**
- * The runs of shard I/N: every N-th run from the I-th. Interleaved rather than in
- * blocks, so each shard gets its share of every policy and every region of the map
- * (a block of deadlocking cells runs no longer than one that completes, but the
- * interleave keeps shards even when cells differ in cost, as on the real engine).
+ * The runs of shard I/N: the cells (all seeds of a point together, so a slice's cells
+ * are whole) numbered in the canonical order, every N-th from the I-th. Interleaved
+ * rather than in blocks, so each shard gets its share of every policy and every region
+ * of the map, and shards take about as long when cells differ in cost.
  */
-export function shardRuns(runs: readonly RunKey[], shard: Shard | null): RunKey[] {
-  if (!shard) return [...runs];
-  return runs.filter((_, i) => i % shard.count === shard.index - 1);
+export function shardRuns(spec: SweepSpec, shard: Shard | null): RunKey[] {
+  const runs = gridRuns(spec);
+  if (!shard) return runs;
+  return runs.filter((_, i) => Math.floor(i / spec.seeds) % shard.count === shard.index - 1);
 }
 
 /** A run's identity as text (the same key gives the same text on every machine). */
