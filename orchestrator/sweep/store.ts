@@ -168,3 +168,17 @@ export function readRuns(dir: string): Map<string, RunOutcome> {
   }
   return out;
 }
+
+/** Writes the report files of a sweep into `dir` (each whole or not at all); returns the page's path. */
+export function writeSweepReport(
+  dir: string,
+  files: { html: string; svg: string; csv: string; json: unknown },
+): string {
+  mkdirSync(dir, { recursive: true });
+  writeAtomic(join(dir, 'cells.json'), `${JSON.stringify(files.json, null, 1)}\n`);
+  writeAtomic(join(dir, 'cells.csv'), files.csv);
+  writeAtomic(join(dir, 'heatmap.svg'), files.svg);
+  const page = join(dir, 'index.html');
+  writeAtomic(page, files.html);
+  return page;
+}
