@@ -98,9 +98,9 @@ function rangeValues(flag: string, key: KnobKey, text: string): { values: number
   return { values, log };
 }
 
-/** Rounds away float noise (0.30000000000000004 -> 0.3) so values print and key cleanly. */
+/** Six significant digits: no float noise (0.30000000000000004 -> 0.3), values that print and key cleanly. */
 function tidy(v: number): number {
-  return Number(v.toPrecision(12));
+  return Number(v.toPrecision(6));
 }
 
 /**
