@@ -219,6 +219,7 @@ describe('HTML reports in headless Chromium', () => {
         'reserve',
         'writeout',
         'drops',
+        'tossed',
         'tcpmem',
       ]);
       for (const c of charts) {
