@@ -163,7 +163,7 @@ export const KNOB_SPECS = {
   'fault.durationSeconds': [
     z.number().gt(0).max(1e6),
     8,
-    "the partition's length in the built-in partition scenarios: their heal, and what follows it, move with it",
+    "the partition's length in the built-in partition scenarios: the heal and what follows move",
   ],
   'fault.lossRate': [z.number().min(0).max(1), 0.3, 'loss mode: probability a frame is dropped'],
   'fault.delayMs': [z.number().min(0).max(60_000), 200, 'delay mode: added latency per frame'],

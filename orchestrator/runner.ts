@@ -7,7 +7,11 @@ import type { Action } from './scenario.ts';
 import type { RunPlan } from './run-plan.ts';
 import { NodeFailedError, Topology } from './topology.ts';
 import { decideVerdict, type Sample, type Verdict } from './verdict.ts';
-import { countsBetween, LATENCY_BOUNDS_MS, quantileMs } from '../nodes/machines/latency-histogram.ts';
+import {
+  countsBetween,
+  LATENCY_BOUNDS_MS,
+  quantileMs,
+} from '../nodes/machines/latency-histogram.ts';
 
 const SAMPLE_MS = 250;
 

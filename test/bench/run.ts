@@ -5,6 +5,7 @@ import { benchAllocator } from './allocator.ts';
 import { benchConnections } from './connections.ts';
 import { benchIngest } from './ingest.ts';
 import { benchScenario } from './scenario.ts';
+import { benchSweep } from './sweep.ts';
 
 type Bench = () => Promise<Record<string, unknown>> | Record<string, unknown>;
 
@@ -16,6 +17,7 @@ const BENCHES: Readonly<Record<string, Bench>> = {
   allocator: () => ({ ...benchAllocator() }),
   connections: async () => ({ ...(await benchConnections(1000, 10, note)) }),
   scenario: async () => ({ ...(await benchScenario('partition-c', 'vanilla', note)) }),
+  sweep: async () => ({ ...(await benchSweep(note)) }),
 };
 
 const USAGE = `usage: npm run bench -- [--only NAME[,NAME]] [--json]
