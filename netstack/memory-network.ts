@@ -222,6 +222,21 @@ export class MemoryNetwork {
     }
   }
 
+  /**
+   * Kills a host as SIGKILL kills a process: its listeners vanish and each of its
+   * connections is reset (its peers see ECONNRESET); the host's own ends run nothing more.
+   */
+  killHost(host: string): void {
+    for (const [key, l] of this.listeners) if (l.host === host) this.listeners.delete(key);
+    for (const end of [...this.live]) {
+      if (end.host !== host) continue;
+      end.onData = noop;
+      end.onDrain = noop;
+      end.onClose = noop;
+      end.close('killed', { reset: true });
+    }
+  }
+
   /** Runs `fn` on `scheduler` after the link latency. */
   after(scheduler: Scheduler, fn: () => void): void {
     scheduler.schedule(this.latencyMs, fn);

@@ -53,14 +53,21 @@ export interface PageStore {
  */
 export class MemoryPageStore implements PageStore {
   readonly path = 'memory';
-  private readonly canonical = new Map<number, { page: number; version: number }>();
-  private readonly verbatim = new Map<
-    number,
-    { page: number; version: number; data: Uint8Array }
-  >();
   private open = true;
 
-  constructor(readonly slots: number) {}
+  constructor(
+    readonly slots: number,
+    private readonly canonical = new Map<number, { page: number; version: number }>(),
+    private readonly verbatim = new Map<
+      number,
+      { page: number; version: number; data: Uint8Array }
+    >(),
+  ) {}
+
+  /** The same pages, open again (C restarted on its store). */
+  reopen(): MemoryPageStore {
+    return new MemoryPageStore(this.slots, this.canonical, this.verbatim);
+  }
 
   get pages(): number {
     return this.canonical.size + this.verbatim.size;
