@@ -38,9 +38,9 @@ import { executeSweep } from '../sweep/sweep.ts';
 import { progressText, showValue, sweepText } from '../sweep/text.ts';
 
 /** The engine a sweep uses when --engine is not given. */
-export const DEFAULT_SWEEP_ENGINE: Engine = 'real';
+export const DEFAULT_SWEEP_ENGINE: Engine = 'sim';
 /** Engines this build can run (the others are refused by name). */
-export const AVAILABLE_ENGINES: readonly Engine[] = ['real'];
+export const AVAILABLE_ENGINES: readonly Engine[] = ['sim', 'real'];
 
 const USAGE = `usage: swapnet sweep --scenario S --policies P,Q --x KNOB=VALUES [--y KNOB=VALUES]
                      [--engine sim|real|uml] [--seeds N] [--jobs N] [--shard I/N] [--refine K]

@@ -27,8 +27,12 @@ export async function runJob(job: SweepJob, signal?: AbortSignal): Promise<RunOu
     sets: job.sets,
     seed: job.seed,
   });
-  if (job.engine !== 'real')
-    throw new ConfigError('--engine', `"${job.engine}" is not available yet (real is)`);
-  const record = await runPlan(plan, { ...(signal ? { signal } : {}), logLevel: 'error' });
+  if (job.engine === 'uml')
+    throw new ConfigError('--engine', '"uml" is not available in this build (sim, real are)');
+  const record = await runPlan(plan, {
+    engine: job.engine,
+    ...(signal ? { signal } : {}),
+    logLevel: 'error',
+  });
   return outcomeOf(record);
 }

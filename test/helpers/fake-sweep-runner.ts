@@ -40,6 +40,7 @@ export function fakeOutcome(job: SweepJob): RunOutcome {
   const tossed = tossedByClass.swap + tossedByClass.service;
   const recoverySeconds = wedged ? null : Number((0.5 + backlog / 400).toFixed(2));
   const result: RunResult = {
+    engine: job.engine === 'real' ? 'real' : 'sim',
     scenario: plan.scenario.name,
     policy: plan.policy.name,
     era: plan.era,
