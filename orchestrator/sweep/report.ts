@@ -143,6 +143,23 @@ export function heatmapSvg(
         out.push(
           `<text x="${left - 6}" y="${cy + cell / 2 + 4}" text-anchor="end">${escapeHtml(showValue(y))}</text>`,
         );
+      // A boundary --refine found: a bar on the edge between the two grid cells it lies
+      // between, its tooltip the threshold.
+      for (const b of json.boundaries ?? []) {
+        if (b.policy !== policy || !same(b.y, y)) continue;
+        const edge = boundaryEdge(xs, b.from.x, b.to.x);
+        if (edge === null) continue;
+        const bx = x0 + edge * cell - 1;
+        const label = `${showValue(b.from.x)}|${showValue(b.to.x)}`;
+        const lw = label.length * 5.6 + 6;
+        out.push(
+          `<g class="boundary"><title>${escapeHtml(`${policy}: ${b.from.verdict} at ${json.x.knob} = ${showValue(b.from.x)}, ${b.to.verdict} at ${showValue(b.to.x)} (--refine, precision ${b.precision})`)}</title>`,
+          `<rect x="${bx - 1.5}" y="${cy - 1}" width="3" height="${cell + 1}" fill="#000"/>`,
+          // The threshold in figures, for where there is no hover (a README).
+          `<rect x="${bx - lw / 2}" y="${cy + cell - 15}" width="${lw}" height="12" rx="3" fill="#fff" stroke="#000" stroke-width="0.8"/>`,
+          `<text x="${bx}" y="${cy + cell - 6}" text-anchor="middle" font-size="9.5">${escapeHtml(label)}</text></g>`,
+        );
+      }
     });
     const xLabelEvery = Math.ceil((xs.length * 7 * 4) / Math.max(1, panelW));
     xs.forEach((x, col) => {
@@ -165,17 +182,29 @@ export function heatmapSvg(
   let lx = 8;
   const ly = top + panelH + bottom;
   const seen = VERDICTS.filter((v) => json.cells.some((c) => c.verdicts[v]));
-  const items: { fill: string; label: string; hatch?: boolean }[] = [
+  const items: { fill: string; label: string; hatch?: boolean; bar?: boolean }[] = [
     ...seen.map((v) => ({ fill: VERDICT_COLORS[v], label: v })),
     ...(json.cells.some(isSplit)
       ? [{ fill: '#888', label: 'split: seeds disagree (a boundary)', hatch: true }]
       : []),
     ...(info.missingRuns > 0 ? [{ fill: MISSING, label: 'not run' }] : []),
+    ...((json.boundaries ?? []).length > 0
+      ? [
+          {
+            fill: '#000',
+            label:
+              'boundary found by --refine: last x with the left verdict | first with the other',
+            bar: true,
+          },
+        ]
+      : []),
   ];
   out.push('<g class="legend">');
   for (const it of items) {
     out.push(
-      `<rect x="${lx}" y="${ly}" width="14" height="14" fill="${it.fill}"/>`,
+      it.bar
+        ? `<rect x="${lx + 5}" y="${ly}" width="3" height="14" fill="${it.fill}"/>`
+        : `<rect x="${lx}" y="${ly}" width="14" height="14" fill="${it.fill}"/>`,
       it.hatch
         ? `<rect x="${lx}" y="${ly}" width="14" height="14" fill="url(#split-hatch)" stroke="#000"/>`
         : '',
@@ -185,6 +214,20 @@ export function heatmapSvg(
   }
   out.push('</g>', '</svg>');
   return `${out.filter(Boolean).join('\n')}\n`;
+}
+
+/** The grid edge (1..n-1: between column i-1 and i) a refined boundary lies on, or null. */
+function boundaryEdge(xs: readonly AxisValue[], from: AxisValue, to: AxisValue): number | null {
+  if (typeof from !== 'number' || typeof to !== 'number') return null;
+  for (let i = 1; i < xs.length; i++) {
+    const a = xs[i - 1];
+    const b = xs[i];
+    if (typeof a !== 'number' || typeof b !== 'number') continue;
+    const lo = Math.min(a, b);
+    const hi = Math.max(a, b);
+    if (from >= lo && to <= hi) return i;
+  }
+  return null;
 }
 
 function csvField(v: string): string {
