@@ -206,7 +206,10 @@ async function runSweep(argv: readonly string[], io: CliIo): Promise<number> {
     return EXIT.ok;
   }
   const jobs = positiveInt('--jobs', values.jobs, availableParallelism(), 1024);
-  const refine = values.refine === undefined ? 0 : positiveInt('--refine', values.refine, 0, 30);
+  const refine =
+    values.refine === undefined || values.refine === '0'
+      ? 0
+      : positiveInt('--refine', values.refine, 0, 30);
   const { manifest, dir } = prepare(values);
   const { spec, shard } = manifest;
   if (refine > 0 && shard)
