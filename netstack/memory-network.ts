@@ -70,10 +70,11 @@ export class MemoryLinkEnd {
     return this.writerBlocked;
   }
 
+  /** Takes `bytes` over, as socket.write does: the caller must not change them after. */
   write(bytes: Uint8Array): boolean {
     if (this.ended) return false;
     this.bytesOut += bytes.length;
-    const full = this.peer.enqueue(bytes.slice());
+    const full = this.peer.enqueue(bytes);
     if (full) this.writerBlocked = true;
     return !full;
   }

@@ -41,6 +41,8 @@ export interface EngineTopology extends FaultSurface {
   readonly clock: EngineClock;
   /** Machine A's status, or undefined when it does not answer. */
   statusA(): Promise<AStatus | undefined>;
+  /** New frames B has sent so far (undefined when B is not running or does not answer). */
+  floodFramesSent(): Promise<number | undefined>;
   startWorkload(name: WorkloadName): Promise<void>;
   stopWorkload(name: WorkloadName): Promise<void>;
   /** Kills a machine at once and starts it again on the same address (and C's store). */

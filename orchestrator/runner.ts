@@ -107,6 +107,72 @@ export interface SteadyLatency {
   readonly p99Ms: number | null;
 }
 
+/** A rate a run asked for against the one it got, over the steady part of the run. */
+export interface AchievedRate {
+  /** Per second; null when the knobs set no rate (flood.rate 0: as fast as windows allow). */
+  readonly configured: number | null;
+  readonly achieved: number;
+}
+
+/**
+ * The rates of the steady part of a run (from the flood's start to the first fault):
+ * B's new frames, the service's messages (it should keep up with B while C answers), the
+ * hogs' page touches (after their first pass). A real run whose processes could not keep
+ * up (a starved CPU) is told apart from the scenario by these.
+ */
+export interface SteadyRates {
+  readonly fromSeconds: number;
+  readonly toSeconds: number;
+  readonly floodFrames: AchievedRate;
+  readonly serviceMessages: AchievedRate;
+  readonly hogPages: AchievedRate;
+  /** What fell short of what was asked (below 80%), in words; empty when nothing did. */
+  readonly warnings: readonly string[];
+}
+
+/** Achieved below this share of the configured rate is reported as not keeping up. */
+const KEEP_UP_SHARE = 0.8;
+
+/** The steady rates between two snapshots of A (and B's frame count at the second). */
+export function steadyRates(
+  knobs: RunPlan['knobs'],
+  from: { t: number; hogTouches: number; serviceMessages: number },
+  to: { t: number; hogTouches: number; serviceMessages: number; floodFrames: number },
+): SteadyRates {
+  const span = Math.max(to.t - from.t, 1e-9);
+  const round = (x: number): number => Number(x.toFixed(1));
+  const floodRate = knobs['flood.rate'] > 0 ? knobs['flood.rate'] : null;
+  const floodAchieved = round(to.floodFrames / span);
+  const serviceAchieved = round((to.serviceMessages - from.serviceMessages) / span);
+  const hogConfigured =
+    knobs['hog.batchIntervalMs'] > 0
+      ? round(
+          (knobs['hog.tasks'] * knobs['hog.pagesPerBatch'] * 1000) / knobs['hog.batchIntervalMs'],
+        )
+      : null;
+  const hogAchieved = round((to.hogTouches - from.hogTouches) / span);
+  const warnings: string[] = [];
+  const short = (what: string, achieved: number, configured: number | null): void => {
+    if (configured !== null && configured > 0 && achieved < KEEP_UP_SHARE * configured)
+      warnings.push(`${what}: ${achieved}/s of ${configured}/s configured`);
+  };
+  short('B sent', floodAchieved, floodRate);
+  // The service is offered what B sends; it keeps up unless it (or its CPU) cannot.
+  short('the service read', serviceAchieved, floodAchieved > 0 ? floodAchieved : null);
+  short('the hogs touched', hogAchieved, hogConfigured);
+  return {
+    fromSeconds: round(from.t),
+    toSeconds: round(to.t),
+    floodFrames: { configured: floodRate, achieved: floodAchieved },
+    serviceMessages: {
+      configured: floodAchieved > 0 ? floodAchieved : null,
+      achieved: serviceAchieved,
+    },
+    hogPages: { configured: hogConfigured, achieved: hogAchieved },
+    warnings,
+  };
+}
+
 /** What a report needs beyond the JSON result. */
 export interface RunRecord {
   readonly result: RunResult;
@@ -118,6 +184,8 @@ export interface RunRecord {
   readonly stallWindowSeconds: number;
   /** Writeout latency before the first fault (absent in records of older versions). */
   readonly steadyLatency?: SteadyLatency;
+  /** The steady part's rates against the knobs (absent in records of older versions). */
+  readonly rates?: SteadyRates;
   /** Machine A's model counters at the last sample (MemStats: reclaim, reserve, OOM...). */
   readonly finalStats?: Readonly<Record<string, number>>;
   /**
@@ -286,7 +354,22 @@ async function runOnTopology(
   let lastStatus: AStatus | undefined;
   let firstFaultAt: number | undefined;
   let lastHealAt: number | undefined;
+  let floodStart: { t: number; hogTouches: number; serviceMessages: number } | undefined;
+  let rates: SteadyRates | undefined;
   const finished = new AbortController();
+  /** Snapshots the steady rates once, when the flood's steady part ends. */
+  const snapshotRates = async (): Promise<void> => {
+    if (!floodStart || rates) return;
+    const s = lastStatus;
+    const frames = await topo.floodFramesSent();
+    if (!s || frames === undefined) return;
+    rates = steadyRates(knobs, floodStart, {
+      t: now(),
+      hogTouches: s.workloads.hogTouches,
+      serviceMessages: s.workloads.serviceMessages,
+      floodFrames: frames,
+    });
+  };
 
   const sampler = (async () => {
     while (!finished.signal.aborted) {
@@ -333,6 +416,12 @@ async function runOnTopology(
         case 'start':
           await topo.startWorkload(action.workload);
           events.push({ t, what: `start ${action.workload}` });
+          if (action.workload === 'flood' && !floodStart && lastStatus)
+            floodStart = {
+              t,
+              hogTouches: lastStatus.workloads.hogTouches,
+              serviceMessages: lastStatus.workloads.serviceMessages,
+            };
           if (phase === 'warm-up' && action.workload === 'flood') phase = 'flood';
           break;
         case 'stop':
@@ -340,6 +429,7 @@ async function runOnTopology(
           events.push({ t, what: `stop ${action.workload}` });
           break;
         case 'fault': {
+          await snapshotRates();
           const mode = action.mode ?? knobs['fault.mode'];
           const request = checkFault(action.target, {
             mode,
@@ -377,6 +467,7 @@ async function runOnTopology(
           events.push({ t, what: `restart ${action.target}` });
           break;
         case 'end':
+          await snapshotRates();
           events.push({ t, what: 'end' });
           break;
       }
@@ -445,6 +536,7 @@ async function runOnTopology(
     knobs,
     stallWindowSeconds: plan.scenario.stallWindowSeconds,
     steadyLatency: steadyWriteLatency(timeline, floodAt, firstFaultAt ?? now()),
+    ...(rates ? { rates } : {}),
     ...(s ? { finalStats: { ...s.stats } } : {}),
   };
 }

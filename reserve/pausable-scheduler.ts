@@ -3,9 +3,31 @@
 // they came due, as soon as possible. Used by the simulation for the `pause` fault.
 import type { Scheduler, Timer } from './clock.ts';
 
+/** One callback scheduled through the view (a class, not closures: this is a hot path). */
+class Held implements Timer {
+  cancelled = false;
+  inner: Timer | undefined;
+
+  constructor(
+    private readonly view: PausableScheduler,
+    readonly fn: () => void,
+  ) {}
+
+  fire(): void {
+    if (this.cancelled) return;
+    if (this.view.isPaused) this.view.hold(this);
+    else this.fn();
+  }
+
+  cancel(): void {
+    this.cancelled = true;
+    this.inner?.cancel();
+  }
+}
+
 export class PausableScheduler implements Scheduler {
   private paused = false;
-  private held: (() => void)[] = [];
+  private held: Held[] = [];
 
   constructor(private readonly inner: Scheduler) {}
 
@@ -18,20 +40,14 @@ export class PausableScheduler implements Scheduler {
   }
 
   schedule(delayMs: number, fn: () => void): Timer {
-    let cancelled = false;
-    const run = (): void => {
-      if (!cancelled) fn();
-    };
-    const timer = this.inner.schedule(delayMs, () => {
-      if (this.paused) this.held.push(run);
-      else run();
-    });
-    return {
-      cancel: () => {
-        cancelled = true;
-        timer.cancel();
-      },
-    };
+    const entry = new Held(this, fn);
+    entry.inner = this.inner.schedule(delayMs, entry.fire.bind(entry));
+    return entry;
+  }
+
+  /** Keeps a callback that came due while paused (called by the callback itself). */
+  hold(entry: Held): void {
+    this.held.push(entry);
   }
 
   /** Freezes the machine: nothing scheduled through this view runs until resume(). */
@@ -45,6 +61,10 @@ export class PausableScheduler implements Scheduler {
     this.paused = false;
     const held = this.held;
     this.held = [];
-    for (const fn of held) this.inner.schedule(0, fn);
+    for (const entry of held) {
+      entry.inner = this.inner.schedule(0, () => {
+        if (!entry.cancelled) entry.fn();
+      });
+    }
   }
 }

@@ -116,7 +116,7 @@ async function execute(
     `running ${p.scenario.name} under ${p.policy.name} (engine ${engine}, era ${p.era}, seed ${p.seed})`,
   );
   try {
-    return await runPlan(p, {
+    const record = await runPlan(p, {
       engine,
       onProgress: (l) => view.line(l),
       ...(io.signal ? { signal: io.signal } : {}),
@@ -128,6 +128,13 @@ async function execute(
           view.note(`node ${role}: ${entry.msg}`);
       },
     });
+    // A starved real run is not the scenario: say so rather than let it pass for one.
+    for (const w of record.rates?.warnings ?? [])
+      view.note(
+        `warning: could not keep up in the steady part: ${w}` +
+          (engine === 'real' ? ' (a busy machine? compare with --engine sim)' : ''),
+      );
+    return record;
   } finally {
     view.done();
   }

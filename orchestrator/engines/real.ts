@@ -2,6 +2,7 @@
 // topology.ts), model time on the wall clock, A's status over HTTP.
 import type { AStatus } from '../../nodes/machines/machine-a.ts';
 import type { Knobs } from '../../nodes/knobs.ts';
+import type { FloodStatus } from '../../nodes/machines/machine-b.ts';
 import type { NodeRole } from '../../nodes/node-args.ts';
 import type { EngineClock, EngineTopology, WorkloadName } from '../engine.ts';
 import { FaultError } from '../fault-plan.ts';
@@ -55,6 +56,7 @@ export async function startRealTopology(opts: RealTopologyOptions): Promise<Engi
     engine: 'real',
     clock,
     statusA: () => topo.status<AStatus>('a', 1000),
+    floodFramesSent: async () => (await topo.status<FloodStatus>('b', 1000))?.framesSent,
     async startWorkload(name: WorkloadName) {
       if (name === 'flood') await topo.startFlood();
       else await topo.control('a', 'start', { workload: name });

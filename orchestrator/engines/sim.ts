@@ -128,6 +128,13 @@ class SimTopology implements EngineTopology {
     return Promise.resolve(JSON.parse(JSON.stringify(a.machine.status())) as AStatus);
   }
 
+  floodFramesSent(): Promise<number | undefined> {
+    const b = this.b;
+    return Promise.resolve(
+      b && !b.scheduler.isPaused ? b.machine.counters().framesSent : undefined,
+    );
+  }
+
   async startWorkload(name: WorkloadName): Promise<void> {
     if (name === 'flood') {
       if (!this.b) this.startB();
