@@ -176,6 +176,11 @@ export const KNOB_SPECS = {
     null,
     'how long it lasts (null: the scenario decides)',
   ],
+  'fault.durationSeconds': [
+    z.number().gt(0).max(1e6),
+    8,
+    "the partition's length in the built-in partition scenarios: the heal and what follows move",
+  ],
   'fault.lossRate': [z.number().min(0).max(1), 0.3, 'loss mode: probability a frame is dropped'],
   'fault.delayMs': [z.number().min(0).max(60_000), 200, 'delay mode: added latency per frame'],
   'fault.jitterMs': [z.number().min(0).max(60_000), 50, 'delay mode: jitter per frame'],
@@ -208,7 +213,7 @@ export function isKnobKey(key: string): key is KnobKey {
 }
 
 /** Parses the text of `--set key=value` into the knob's type (JSON where it is not a plain word). */
-function parseValue(key: KnobKey, text: string): unknown {
+export function parseValue(key: KnobKey, text: string): unknown {
   const t = text.trim();
   // A value the knob takes as written stays a string (era=2.6 is not the number 2.6).
   if (KNOB_SPECS[key][0].safeParse(t).success) return t;

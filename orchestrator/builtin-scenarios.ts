@@ -27,6 +27,23 @@ function partitionOfC(healAt: number, endAt: number) {
   ] as const;
 }
 
+/**
+ * A heal whose time follows the knob fault.durationSeconds (its default, 8 s, puts it
+ * at HEAL_AT): a sweep can take the partition's length as an axis. Later actions move
+ * with it (orchestrator/scenario.ts resolveTimeline).
+ */
+const BY_KNOB = { length: 'fault.durationSeconds' } as const;
+
+/** partitionOfC(HEAL_AT, END_AT) with its length from fault.durationSeconds. */
+function canonicalPartition() {
+  return [
+    ...START,
+    { at: FAULT_AT, do: 'fault', target: 'c' },
+    { at: HEAL_AT, do: 'heal', target: 'c', ...BY_KNOB },
+    { at: END_AT, do: 'end' },
+  ] as const;
+}
+
 /** A machine that swaps steadily and serves B comfortably while C answers. */
 const BASE_KNOBS = {
   'hog.tasks': 2,
@@ -46,7 +63,7 @@ export const BUILTIN_SCENARIOS = [
     description:
       "The canonical one (seed 004): A swaps to C and serves B's flood; C stalls for 8 s, then comes back. Does writeout complete?",
     knobs: { ...BASE_KNOBS },
-    timeline: partitionOfC(HEAL_AT, END_AT),
+    timeline: canonicalPartition(),
     stallWindowSeconds: 10,
   },
   {
@@ -57,7 +74,7 @@ export const BUILTIN_SCENARIOS = [
     timeline: [
       { at: HOG_AT, do: 'start', workload: 'hog' },
       { at: FAULT_AT, do: 'fault', target: 'c' },
-      { at: HEAL_AT, do: 'heal', target: 'c' },
+      { at: HEAL_AT, do: 'heal', target: 'c', ...BY_KNOB },
       { at: END_AT, do: 'end' },
     ],
     stallWindowSeconds: 10,
@@ -71,7 +88,7 @@ export const BUILTIN_SCENARIOS = [
       { at: 0, do: 'start', workload: 'reader' },
       ...START.map((a) => ({ ...a, at: a.at + 1 })),
       { at: FAULT_AT + 1, do: 'fault', target: 'c' },
-      { at: HEAL_AT + 1, do: 'heal', target: 'c' },
+      { at: HEAL_AT + 1, do: 'heal', target: 'c', ...BY_KNOB },
       { at: END_AT + 1, do: 'end' },
     ],
     stallWindowSeconds: 10,
@@ -125,7 +142,7 @@ export const BUILTIN_SCENARIOS = [
     description:
       'Swap behind dm-crypt (seed 000): each writeout takes a bounce page from a mempool; compare the mempool strategies.',
     knobs: { ...BASE_KNOBS, 'swap.dmcrypt': true },
-    timeline: partitionOfC(HEAL_AT, END_AT),
+    timeline: canonicalPartition(),
     stallWindowSeconds: 10,
   },
   {

@@ -11,6 +11,11 @@ export interface CliIo {
   readonly signal?: AbortSignal;
   /** Whether stderr is a terminal (the progress view redraws one line). */
   readonly stderrIsTTY?: boolean;
+  /**
+   * `swapnet sweep`'s job runner: the URL of a module exporting `runJob`, loaded in
+   * worker threads (tests give a fake engine; unset: the real one).
+   */
+  readonly sweepRunner?: string;
 }
 
 /** Exit codes: done, verdict differs from --expect, bad usage, a node failed. */

@@ -8,12 +8,14 @@ import { faultCommand } from './commands/fault.ts';
 import { listCommand } from './commands/list.ts';
 import { reportCommand } from './commands/report.ts';
 import { compareCommand, runCommand } from './commands/run.ts';
+import { sweepCommand } from './commands/sweep.ts';
 import { sysctlCommand } from './commands/sysctl.ts';
 import { upCommand } from './commands/up.ts';
 
 const COMMANDS: readonly Command[] = [
   runCommand,
   compareCommand,
+  sweepCommand,
   upCommand,
   faultCommand,
   downCommand,

@@ -1,6 +1,6 @@
 // The compare matrix as text: a policy x scenario grid of verdicts (with the recovery
 // time), then one line per run with what the verdict rests on: recovery time, packets
-// tossed and dropped, the reserve's peak, the memory the policy holds back, and the 99th
+// tossed (and whose: C's replies / B's data) and dropped, the reserve's peak, the memory the policy holds back, and the 99th
 // percentile of writeout latency before the first fault (a bucket bound).
 import { reservedMiB } from './policies.ts';
 import type { RunRecord, RunResult } from './runner.ts';
@@ -20,6 +20,12 @@ function latency(ms: number | null): string {
   if (ms === null) return '-';
   if (ms >= 10_000) return '>= 10 s';
   return ms >= 1000 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
+/** pfmemalloc drops of the swap socket (C's replies) / of the service (B's data). */
+function tossedSplit(record: RunRecord | undefined): string {
+  const last = record?.timeline.at(-1)?.tossedByClass;
+  return last ? `${last.swap ?? 0}/${last.service ?? 0}` : '-';
 }
 
 function cell(r: RunResult): string {
@@ -48,6 +54,7 @@ export function detailTable(rows: readonly RunResult[], records: readonly RunRec
     'verdict',
     'recovery',
     'tossed',
+    "C's/B's",
     'nomem',
     'proto_mem',
     'reserve peak',
@@ -62,6 +69,7 @@ export function detailTable(rows: readonly RunResult[], records: readonly RunRec
       r.verdict,
       r.recoverySeconds === null ? '-' : `${r.recoverySeconds} s`,
       String(r.rx.tossedPfmemalloc),
+      tossedSplit(record),
       String(r.rx.droppedNoMem),
       String(r.rx.droppedProtoMem),
       `${r.reserve.peakUsedPages}/${r.reserve.sizePages}`,

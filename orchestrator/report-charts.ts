@@ -16,7 +16,7 @@ export interface ChartSeries {
   readonly axis?: 'left' | 'right';
 }
 
-export type ChartId = 'memory' | 'free' | 'reserve' | 'writeout' | 'drops' | 'tcpmem';
+export type ChartId = 'memory' | 'free' | 'reserve' | 'writeout' | 'drops' | 'tossed' | 'tcpmem';
 
 export interface ChartSpec {
   readonly id: ChartId;
@@ -71,6 +71,16 @@ export const MEM_STATES = [
   'writeback',
   'skb',
   'kernel',
+] as const;
+
+/**
+ * Socket classes whose pfmemalloc drops the 'tossed' chart always shows: the swap
+ * socket's are C's replies (under vanilla, what wedges A after the heal), the service's
+ * are B's data (under memalloc, what is tossed so that C's replies get through).
+ */
+export const TOSSED_CLASSES = [
+  ['swap', "swap socket (C's replies)", '#cc2936'],
+  ['service', "service (B's data)", '#3465a4'],
 ] as const;
 
 /** Drop reasons of A's receive path always shown (others appear when they count). */
@@ -220,6 +230,30 @@ export function chartsOf(record: RunRecord): ChartSpec[] {
       values: tl.map((p) => (p.drops ? (finite(p.drops[reason]) ?? 0) : null)),
     })),
   };
+  const known = TOSSED_CLASSES.map(([c]) => c as string);
+  const otherClasses = keysOf(tl, (p) => p.tossedByClass, known).filter(
+    (c) => !known.includes(c) && tl.some((p) => (p.tossedByClass?.[c] ?? 0) > 0),
+  );
+  extra = 0;
+  const tossed: ChartSpec = {
+    id: 'tossed',
+    title: 'Whose packets were tossed: pfmemalloc drops by socket (total)',
+    unit: 'frames',
+    x,
+    series: [
+      ...TOSSED_CLASSES.map(([cls, label, color]) => ({
+        label,
+        color,
+        // A record of an older version has no per-class counts: gaps, not zeros.
+        values: tl.map((p) => (p.tossedByClass ? (finite(p.tossedByClass[cls]) ?? 0) : null)),
+      })),
+      ...otherClasses.map((cls) => ({
+        label: cls,
+        color: colorOf(cls, {}, extra++),
+        values: tl.map((p) => (p.tossedByClass ? (finite(p.tossedByClass[cls]) ?? 0) : null)),
+      })),
+    ],
+  };
   const tcpmem: ChartSpec = {
     id: 'tcpmem',
     title: 'tcp_mem',
@@ -235,7 +269,7 @@ export function chartsOf(record: RunRecord): ChartSpec[] {
       })),
     ],
   };
-  return [memory, free, reserve, writeout, drops, tcpmem];
+  return [memory, free, reserve, writeout, drops, tossed, tcpmem];
 }
 
 /** Fault periods as bands; one still open at the end runs to the last sample. */

@@ -64,6 +64,20 @@ function runTitle(r: RunRecord['result']): string {
   return `${escapeHtml(r.scenario)} under ${escapeHtml(r.policy)}`;
 }
 
+/** pfmemalloc drops by socket class at the end of the run: whose packets were tossed. */
+export function tossedByClass(rec: RunRecord): { swap: number; service: number } | null {
+  const last = rec.timeline?.at(-1)?.tossedByClass;
+  if (!last) return null;
+  return { swap: last.swap ?? 0, service: last.service ?? 0 };
+}
+
+function tossedText(rec: RunRecord): string {
+  const t = tossedByClass(rec);
+  if (!t)
+    return `${fmt(rec.result.rx?.tossedPfmemalloc)} pfmemalloc skbs (no count by socket in this record)`;
+  return `${fmt(t.swap)} of C's replies (swap socket), ${fmt(t.service)} of B's data (service)`;
+}
+
 function keyFacts(rec: RunRecord): string {
   const r = rec.result;
   const rows: [string, string][] = [
@@ -79,6 +93,7 @@ function keyFacts(rec: RunRecord): string {
       'receive',
       `${fmt(r.rx?.delivered)} delivered, ${fmt(r.rx?.tossedPfmemalloc)} tossed (pfmemalloc), ${fmt(r.rx?.droppedNoMem)} dropped (nomem), ${fmt(r.rx?.droppedProtoMem)} dropped (proto_mem)`,
     ],
+    ['tossed', tossedText(rec)],
     ['reserve', `${fmt(r.reserve?.peakUsedPages)} of ${fmt(r.reserve?.sizePages)} pages at peak`],
     [
       'integrity',
@@ -159,6 +174,7 @@ export function matrixHtml(records: readonly RunRecord[]): string {
         return `<div class="cell" data-scenario="${escapeHtml(scenario)}" data-policy="${escapeHtml(policy)}">${verdictBadge(r.verdict)}${hits.length > 1 ? ` <small>era ${escapeHtml(r.era)}</small>` : ''}
 <div>recovery ${r.recoverySeconds === null ? '-' : `${fmt(r.recoverySeconds, 2)} s`}</div>
 <div>tossed ${fmt(r.rx?.tossedPfmemalloc)}, nomem ${fmt(r.rx?.droppedNoMem)}, proto_mem ${fmt(r.rx?.droppedProtoMem)}</div>
+<div class="tossed-by-class">${tossedByClass(rec) ? `tossed: C's replies ${fmt(tossedByClass(rec)?.swap)}, B's data ${fmt(tossedByClass(rec)?.service)}` : ''}</div>
 <div>reserve peak ${fmt(r.reserve?.peakUsedPages)}/${fmt(r.reserve?.sizePages)}</div>
 <div>held back ${fmt(heldBackMiB(rec.knobs), 1)} MiB</div></div>`;
       })

@@ -3,7 +3,7 @@
 import { ConfigError } from '../reserve/errors.ts';
 import { applySets, defaultKnobs, validateKnobs, type Knobs } from '../nodes/knobs.ts';
 import { findPolicy, POLICIES, type Policy } from './policies.ts';
-import { loadScenario, scenarioKnobs, type Scenario } from './scenario.ts';
+import { loadScenario, resolveTimeline, scenarioKnobs, type Scenario } from './scenario.ts';
 import { ERAS, isEraName, type EraName } from '../netstack/era.ts';
 
 export interface RunPlan {
@@ -41,5 +41,7 @@ export function planRun(req: PlanRequest): RunPlan {
   const sets = req.sets ?? [];
   knobs = validateKnobs({ ...knobs, ...policy.apply(applySets(knobs, sets)) });
   knobs = applySets(knobs, sets);
-  return { scenario, policy, era: knobs.era, knobs, seed: req.seed ?? 1 };
+  // Timeline times that follow a knob (fault.durationSeconds) are fixed here, once.
+  const timed = { ...scenario, timeline: resolveTimeline(scenario.timeline, knobs) };
+  return { scenario: timed, policy, era: knobs.era, knobs, seed: req.seed ?? 1 };
 }

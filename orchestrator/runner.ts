@@ -47,6 +47,11 @@ export interface TimelinePoint {
   readonly completed: number;
   readonly pending: number;
   readonly drops: Record<string, number>;
+  /**
+   * pfmemalloc drops by socket class (swap: C's replies, service: B's data): whose
+   * packets the demux tossed. Absent in records of older versions.
+   */
+  readonly tossedByClass?: Record<string, number>;
   readonly delivered: number;
   readonly tcpMem: number;
   readonly tcpMemLimits: readonly [number, number, number];
@@ -242,6 +247,7 @@ function toPoint(t: number, s: AStatus): TimelinePoint {
     completed: s.swap.completed,
     pending: s.swap.pending,
     drops: dropTotals(s),
+    tossedByClass: { ...s.rx.drops.pfmemalloc },
     delivered: sum(s.rx.delivered),
     tcpMem: s.tcpMem.allocated,
     tcpMemLimits: s.tcpMem.limits,

@@ -27,7 +27,16 @@ export const ActionSchema = z.discriminatedUnion('do', [
     mode: faultMode.optional(),
     direction: z.enum(['in', 'out', 'both']).optional(),
   }),
-  z.strictObject({ at: seconds, do: z.literal('heal'), target }),
+  z.strictObject({
+    at: seconds,
+    do: z.literal('heal'),
+    target,
+    /**
+     * This heal ends a partition as long as the knob says (`at` is where it falls at the
+     * knob's default): the heal and every later action move with the knob.
+     */
+    length: z.literal('fault.durationSeconds').optional(),
+  }),
   /** Kill the node (SIGKILL) and start it again on the same address and store. */
   z.strictObject({ at: seconds, do: z.literal('restart'), target }),
   z.strictObject({ at: seconds, do: z.literal('end') }),
@@ -113,6 +122,28 @@ export function loadScenario(nameOrFile: string): Scenario {
     );
   }
   return validateScenario(raw, nameOrFile);
+}
+
+/**
+ * The timeline with each heal that has a `length` placed that many seconds (the knob's
+ * value) after the fault it heals, and every action after the heal moved by the same
+ * amount, so the time after the heal (the stall window) stays what the scenario gave it.
+ */
+export function resolveTimeline(timeline: readonly Action[], knobs: Knobs): Action[] {
+  let out = timeline.map((a) => ({ ...a }));
+  for (let i = 0; i < out.length; i++) {
+    const heal = out[i] as Action;
+    if (heal.do !== 'heal' || heal.length === undefined) continue;
+    const fault = out.slice(0, i).findLast((a) => a.do === 'fault' && a.target === heal.target);
+    if (!fault) continue;
+    const shift = fault.at + knobs[heal.length] - heal.at;
+    if (shift === 0) continue;
+    const from = heal.at;
+    out = out.map((a, j) =>
+      j >= i && a.at >= from ? { ...a, at: Number((a.at + shift).toFixed(3)) } : a,
+    );
+  }
+  return out;
 }
 
 /** The scenario's knobs as a partial knob set (validated). */

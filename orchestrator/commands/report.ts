@@ -8,7 +8,15 @@ import { runView, type ChartId } from '../report-charts.ts';
 import { comparisonSvg, SVG_DEFAULT_CHARTS } from '../report-svg.ts';
 import { readRecords, writeCompareHtml } from '../report-writer.ts';
 
-const CHART_IDS: readonly ChartId[] = ['memory', 'free', 'reserve', 'writeout', 'drops', 'tcpmem'];
+const CHART_IDS: readonly ChartId[] = [
+  'memory',
+  'free',
+  'reserve',
+  'writeout',
+  'drops',
+  'tossed',
+  'tcpmem',
+];
 
 const USAGE = `usage: swapnet report DIR [--svg FILE] [--charts LIST]
 

@@ -6,6 +6,7 @@ import { benchConnections } from './connections.ts';
 import { benchIngest } from './ingest.ts';
 import { benchScenario } from './scenario.ts';
 import { benchSim } from './sim.ts';
+import { benchSweep } from './sweep.ts';
 
 type Bench = () => Promise<Record<string, unknown>> | Record<string, unknown>;
 
@@ -18,6 +19,7 @@ const BENCHES: Readonly<Record<string, Bench>> = {
   connections: async () => ({ ...(await benchConnections(1000, 10, note)) }),
   scenario: async () => ({ ...(await benchScenario('partition-c', 'vanilla', note)) }),
   sim: async () => ({ ...(await benchSim(['partition-c', 'long-partition'], 'vanilla', note)) }),
+  sweep: async () => ({ ...(await benchSweep(note)) }),
 };
 
 const USAGE = `usage: npm run bench -- [--only NAME[,NAME]] [--json]

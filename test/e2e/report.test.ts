@@ -219,6 +219,7 @@ describe('HTML reports in headless Chromium', () => {
         'reserve',
         'writeout',
         'drops',
+        'tossed',
         'tcpmem',
       ]);
       for (const c of charts) {
@@ -266,7 +267,7 @@ describe('HTML reports in headless Chromium', () => {
     const { page, errors, requests, url, warnings } = await openReport(html, 1600);
     try {
       const charts = await checkCharts(page);
-      expect(charts).toHaveLength(12);
+      expect(charts).toHaveLength(14);
       for (const c of charts) {
         expect(c.points, `run ${c.run} ${c.id}`).toBe(records[c.run]?.timeline.length);
         expect(c.pixelsDrawn, `run ${c.run} ${c.id}`).toBeGreaterThan(50);
@@ -275,7 +276,7 @@ describe('HTML reports in headless Chromium', () => {
       const ranges = new Set(charts.map((c) => `${c.xMin}-${c.xMax}`));
       expect(ranges.size).toBe(1);
       const bands = await checkBands(page);
-      expect(bands).toHaveLength(12);
+      expect(bands).toHaveLength(14);
       expect(bands.every((b) => b.insidePlot && b.width > 10)).toBe(true);
       // The matrix: one scenario row, a cell per policy with that run's verdict.
       const cells = await page.locator('#matrix .cell').evaluateAll((els) =>

@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { main } from '../../orchestrator/cli.ts';
+import type { CliIo } from '../../orchestrator/cli-io.ts';
 
 export const BIN = fileURLToPath(new URL('../../orchestrator/bin.mjs', import.meta.url));
 
@@ -23,10 +24,11 @@ function capture(): { stream: PassThrough; text: () => string } {
 export async function runCli(
   argv: readonly string[],
   env: NodeJS.ProcessEnv = {},
+  extra: Partial<Pick<CliIo, 'signal' | 'sweepRunner' | 'stderrIsTTY'>> = {},
 ): Promise<CliRun> {
   const out = capture();
   const err = capture();
-  const code = await main(argv, { stdout: out.stream, stderr: err.stream, env });
+  const code = await main(argv, { stdout: out.stream, stderr: err.stream, env, ...extra });
   return { code, stdout: out.text(), stderr: err.text() };
 }
 

@@ -1,6 +1,6 @@
 // Run records made up for report tests: a timeline shaped like partition-c's (memory
 // filled, C stalled from 12 to 22 s, completions frozen during the stall, pfmemalloc
-// drops from the stall on), with every field a test may override. No process runs.
+// drops from the stall on: C's replies in a deadlock, B's data when it recovers), with every field a test may override. No process runs.
 import { defaultKnobs } from '../../nodes/knobs.ts';
 import type { RunRecord, RunResult, TimelinePoint } from '../../orchestrator/runner.ts';
 
@@ -47,6 +47,13 @@ export function fakePoint(t: number, recovers: boolean): TimelinePoint {
       rcvbuf: 0,
       duplicate: t > 13 ? 3 : 0,
       out_of_order: 0,
+    },
+    // Whose packets: C's replies under a deadlock (vanilla), B's data when A recovers (memalloc).
+    tossedByClass: {
+      swap: recovers || t < 12 ? 0 : Math.round((t - 12) * 1500),
+      service: !recovers || t < 12 ? 0 : Math.round((t - 12) * 1500),
+      control: 0,
+      unknown: 0,
     },
     delivered: Math.round(t * 2000),
     tcpMem: stalled ? 595 : 200,

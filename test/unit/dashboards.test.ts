@@ -240,6 +240,13 @@ describe('the Grafana dashboard', () => {
       ['writeout pending', [/swapnet_swap_writeout_pending/]],
       ['writeout latency', [/histogram_quantile\(.*swapnet_swap_writeout_duration_seconds_bucket/]],
       ['RX drops by reason', [/sum by \(reason\) \(rate\(swapnet_rx_drops_total/]],
+      [
+        "whose packets were tossed (C's replies against B's data)",
+        [
+          /swapnet_rx_drops_total\{reason="pfmemalloc", socket_class="swap"/,
+          /swapnet_rx_drops_total\{reason="pfmemalloc", socket_class="service"/,
+        ],
+      ],
       ['tcp_mem', [/swapnet_tcp_mem_pages/, /swapnet_tcp_mem_limit_pages/]],
       ['throttling', [/swapnet_direct_reclaim_throttled_total/]],
       ['OOM', [/swapnet_oom_kills_total/]],

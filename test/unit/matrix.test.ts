@@ -55,12 +55,25 @@ describe('detailTable', () => {
       'deadlock',
       '-',
       '7',
+      '-',
       '8',
       '9',
       '12/512',
       '-',
       '-',
     ]);
+  });
+});
+
+describe('whose packets were tossed', () => {
+  it("splits the pfmemalloc drops into C's replies / B's data from the record's last sample", () => {
+    const column = (rec: RunRecord): string =>
+      detailTable([ROWS[0] as RunResult], [rec])
+        .split('\n')[2]
+        ?.split(/\s{2,}/)[5] ?? '';
+    // fakeRecord: pfmemalloc drops from the stall (12 s) to the end (40 s), 1500 a second.
+    expect(column(fakeRecord())).toBe(`${28 * 1500}/0`);
+    expect(column(fakeRecord({ recovers: true }))).toBe(`0/${28 * 1500}`);
   });
 });
 

@@ -84,6 +84,7 @@ describe('charts of a run', () => {
       'reserve',
       'writeout',
       'drops',
+      'tossed',
       'tcpmem',
     ]);
     for (const c of charts) {
@@ -127,6 +128,26 @@ describe('charts of a run', () => {
     const labels = chart(rec, 'drops').series.map((s) => s.label);
     expect(labels).toEqual(['pfmemalloc', 'nomem', 'proto_mem', 'rcvbuf', 'duplicate']);
     expect(labels).not.toContain('out_of_order');
+  });
+
+  it("tossed: whose packets pfmemalloc dropped, the swap socket's (C's replies) against the service's (B's data)", () => {
+    const at20 = rec.timeline.findIndex((p) => p.t === 20);
+    const vanilla = chart(rec, 'tossed');
+    expect(vanilla.series.map((s) => s.label)).toEqual([
+      "swap socket (C's replies)",
+      "service (B's data)",
+    ]);
+    expect(series(vanilla, "swap socket (C's replies)")[at20]).toBe(12_000);
+    expect(series(vanilla, "service (B's data)")[at20]).toBe(0);
+    const memalloc = chart(fakeRecord({ recovers: true }), 'tossed');
+    expect(series(memalloc, "swap socket (C's replies)")[at20]).toBe(0);
+    expect(series(memalloc, "service (B's data)")[at20]).toBe(12_000);
+    // A record of an older version has no counts by class: gaps, not zeros.
+    const old = {
+      ...rec,
+      timeline: rec.timeline.map(({ tossedByClass: _, ...p }) => p),
+    } as RunRecord;
+    expect(series(chart(old, 'tossed'), "service (B's data)").every((v) => v === null)).toBe(true);
   });
 
   it('a field missing from a sample is a gap, not a made-up zero', () => {
@@ -190,9 +211,15 @@ describe('the run report', () => {
     expect(html).toContain('href="partition-c-vanilla.json"');
   });
 
+  it("says whose packets were tossed: C's replies against B's data", () => {
+    expect(html).toContain(
+      `<tr><th>tossed</th><td>${(28 * 1500).toLocaleString('en-US')} of C's replies (swap socket), 0 of B's data (service)</td></tr>`,
+    );
+  });
+
   it('has a placeholder for every chart and the charts in its data', () => {
     const ids = [...html.matchAll(/<figure class="chart" id="run0-([a-z]+)"/g)].map((m) => m[1]);
-    expect(ids).toEqual(['memory', 'free', 'reserve', 'writeout', 'drops', 'tcpmem']);
+    expect(ids).toEqual(['memory', 'free', 'reserve', 'writeout', 'drops', 'tossed', 'tcpmem']);
     expect(pageData(html).runs[0]?.charts.map((c) => c.id)).toEqual(ids);
   });
 });

@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUILTIN_SCENARIOS } from '../../orchestrator/builtin-scenarios.ts';
-import { loadScenario, validateScenario } from '../../orchestrator/scenario.ts';
+import { loadScenario, resolveTimeline, validateScenario } from '../../orchestrator/scenario.ts';
+import { planRun } from '../../orchestrator/run-plan.ts';
+import { defaultKnobs } from '../../nodes/knobs.ts';
 import { ConfigError, ERROR_CODES } from '../../reserve/errors.ts';
 
 /** A valid scenario to break one field at a time. */
@@ -84,9 +86,77 @@ describe('built-in scenarios', () => {
       { at: 0, do: 'start', workload: 'hog' },
       { at: 4, do: 'start', workload: 'flood' },
       { at: 10, do: 'fault', target: 'c' },
-      { at: 18, do: 'heal', target: 'c' },
+      { at: 18, do: 'heal', target: 'c', length: 'fault.durationSeconds' },
       { at: 30, do: 'end' },
     ]);
+  });
+
+  it('the partition scenarios last fault.durationSeconds (default 8): the heal and what follows move with it', () => {
+    expect(defaultKnobs()['fault.durationSeconds']).toBe(8);
+    const timeline = (name: string, seconds: number) =>
+      planRun({
+        scenario: name,
+        policy: 'vanilla',
+        sets: [`fault.durationSeconds=${seconds}`],
+      }).scenario.timeline.map((a) => `${a.do}@${a.at}`);
+    expect(timeline('partition-c', 8)).toEqual([
+      'start@0',
+      'start@4',
+      'fault@10',
+      'heal@18',
+      'end@30',
+    ]);
+    expect(timeline('partition-c', 2)).toEqual([
+      'start@0',
+      'start@4',
+      'fault@10',
+      'heal@12',
+      'end@24',
+    ]);
+    expect(timeline('partition-c', 60)).toEqual([
+      'start@0',
+      'start@4',
+      'fault@10',
+      'heal@70',
+      'end@82',
+    ]);
+    expect(timeline('partition-c-clean', 3)).toEqual([
+      'start@0',
+      'start@1',
+      'start@5',
+      'fault@11',
+      'heal@14',
+      'end@26',
+    ]);
+    for (const name of ['quiet-partition', 'dm-crypt'])
+      expect(timeline(name, 2)).toContain('heal@12');
+    // Scenarios with a partition of their own length keep it.
+    for (const name of ['long-partition', 'memalloc-dynamic', 'flapping', 'c-restart'])
+      expect(timeline(name, 2)).toEqual(timeline(name, 8));
+  });
+
+  it('a scenario file can tie a heal to the knob too', () => {
+    const s = validateScenario({
+      name: 'mine',
+      description: 'a partition whose length is a knob',
+      timeline: [
+        { at: 5, do: 'fault', target: 'c' },
+        { at: 9, do: 'heal', target: 'c', length: 'fault.durationSeconds' },
+        { at: 20, do: 'end' },
+      ],
+    });
+    const knobs = { ...defaultKnobs(), 'fault.durationSeconds': 1.5 };
+    expect(resolveTimeline(s.timeline, knobs).map((a) => a.at)).toEqual([5, 6.5, 17.5]);
+    expect(() =>
+      validateScenario({
+        name: 'bad',
+        description: 'x',
+        timeline: [
+          { at: 1, do: 'heal', target: 'c', length: 'fault.forSeconds' },
+          { at: 2, do: 'end' },
+        ],
+      }),
+    ).toThrow(/timeline.0.length/);
   });
 
   it('nofail-livelock never heals and sets service.nofail', () => {
