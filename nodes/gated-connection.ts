@@ -17,7 +17,7 @@ import type { FaultGate, GateMember, LiveFault } from './fault-gate.ts';
  * Items released in order at max(previous release, now + delay): a delay line that
  * never reorders. Wall time (performance.now), re-armed when a timer fires early.
  */
-class DelayLine<T> {
+export class DelayLine<T> {
   private items: { readonly at: number; readonly item: T }[] = [];
   private head = 0;
   private last = 0;

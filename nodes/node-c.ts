@@ -7,6 +7,7 @@ import { PeerStack } from '../netstack/peer-stack.ts';
 import { ConfigError } from '../reserve/errors.ts';
 import { PAGE_SIZE } from '../reserve/units.ts';
 import { faultControl } from './fault-control.ts';
+import { startNbdServer } from './nbd-server.ts';
 import { acceptFrames } from './frame-acceptor.ts';
 import type { Knobs } from './knobs.ts';
 import { counterFn, gaugeFn } from './metrics.ts';
@@ -210,9 +211,22 @@ export async function startC(rt: NodeRuntime): Promise<RunningNode> {
     await store.close();
     throw err;
   });
+  const nbd = args.nbdListen
+    ? await startNbdServer({ listen: args.nbdListen, store, gate: rt.gate, log }).catch(
+        async (err: unknown) => {
+          await swapListener.close();
+          await store.close();
+          throw err;
+        },
+      )
+    : null;
+  nbd?.register(registry);
 
   return {
-    listen: { swap: { host: swapListener.host, port: swapListener.port } },
+    listen: {
+      swap: { host: swapListener.host, port: swapListener.port },
+      ...(nbd ? { nbd: { host: nbd.host, port: nbd.port } } : {}),
+    },
     healthy: () => ({ ok: store.isOpen, pages: store.pages }),
     sockets: () =>
       [...connections].map((c) => ({
@@ -242,6 +256,7 @@ export async function startC(rt: NodeRuntime): Promise<RunningNode> {
     stop: async () => {
       stopping = true;
       await swapListener.close();
+      await nbd?.close();
       await store.close();
     },
   };
