@@ -76,6 +76,7 @@ export async function startA(rt: NodeRuntime): Promise<RunningNode> {
     ...(k['net.tcpMem'] ? { tcpMem: k['net.tcpMem'] } : {}),
     ...(k['net.rcvbufBytes'] !== null ? { rcvbuf: k['net.rcvbufBytes'] } : {}),
     rto: { minMs: k['net.rtoMinMs'], maxMs: k['net.rtoMaxMs'] },
+    nicReserve: k['net.nicReserve'],
   });
   const workloads = newWorkloadStats();
   let lastCompletionMs = 0;
