@@ -65,6 +65,29 @@ export default tseslint.config(
   },
   { files: ['reserve/**/*.ts'], rules: pureModelRestrictions },
   {
+    // The machines (DESIGN.md section 12): no I/O, no clock, no randomness of their own;
+    // the process shell and the simulation give them everything.
+    files: ['nodes/machines/**/*.ts', 'netstack/memory-network.ts'],
+    rules: {
+      ...pureModelRestrictions,
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['node:*', 'p-queue', 'pino', 'prom-client'],
+              message: 'A machine has no I/O of its own (DESIGN.md section 12).',
+            },
+            {
+              group: ['../../orchestrator/*', '../node-*', '../metrics*', '../http-server*'],
+              message: 'A machine never imports the process shell or the orchestrator.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // The script inlined into HTML reports runs in the browser, after uPlot.
     files: ['orchestrator/report-page.js'],
     languageOptions: {

@@ -8,7 +8,7 @@ import {
   type FaultGate,
   type FaultGateState,
   type FaultRequest,
-} from './fault-gate.ts';
+} from './machines/fault-gate.ts';
 import { KNOB_SPECS } from './knobs.ts';
 
 /** The body of POST /control/fault. */

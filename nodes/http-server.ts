@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { tokensEqual } from '../netstack/hello.ts';
 import type { Logger } from './logger.ts';
 import type { HostPort } from './node-args.ts';
+import { ControlError } from './machines/control-error.ts';
 import type { ShellCounters } from './shell-counters.ts';
 
 export interface HttpHandlers {
@@ -19,14 +20,7 @@ export interface HttpHandlers {
   control?(action: string, body: unknown): Promise<unknown>;
 }
 
-export class ControlError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { ControlError };
 
 const MAX_BODY = 64 * 1024;
 

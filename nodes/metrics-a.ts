@@ -5,8 +5,8 @@ import { DROP_REASONS, SOCKET_CLASSES } from '../netstack/socket-class.ts';
 import type { MemoryModel } from '../reserve/memory-model.ts';
 import { PAGE_STATES } from '../reserve/zone.ts';
 import { counterFn, gaugeFn, Histogram } from './metrics.ts';
-import type { SwapDriver } from './swap-driver.ts';
-import type { WorkloadStats } from './workloads.ts';
+import type { SwapDriver } from './machines/swap-driver.ts';
+import type { WorkloadStats } from './machines/workloads.ts';
 
 export interface AMetricsSources {
   readonly model: MemoryModel;

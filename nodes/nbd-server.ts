@@ -8,8 +8,9 @@
 import type { Registry } from 'prom-client';
 import { listenTcp, type TcpLink, type TcpListener } from '../netstack/tcp-link.ts';
 import { PAGE_SIZE } from '../reserve/units.ts';
-import type { FaultGate, GateMember, LiveFault } from './fault-gate.ts';
-import { DelayLine } from './gated-connection.ts';
+import type { Scheduler } from '../reserve/clock.ts';
+import type { FaultGate, GateMember, LiveFault } from './machines/fault-gate.ts';
+import { DelayLine } from './machines/gated-connection.ts';
 import type { Logger } from './logger.ts';
 import { counterFn, gaugeFn } from './metrics.ts';
 import {
@@ -40,7 +41,7 @@ import {
   type NbdDecodeError,
 } from './nbd-protocol.ts';
 import type { HostPort } from './node-args.ts';
-import { SWAP_STATUS } from './swap-protocol.ts';
+import { SWAP_STATUS } from './machines/swap-protocol.ts';
 import type { SwapStore } from './swap-store.ts';
 
 /** The export's name; the empty name (the protocol's default export) is accepted too. */
@@ -66,6 +67,8 @@ export interface NbdServerOptions {
   readonly listen: HostPort;
   readonly store: SwapStore;
   readonly gate: FaultGate;
+  /** C's scheduler: the gate's delays are in its time. */
+  readonly scheduler: Scheduler;
   readonly log: Logger;
   readonly handshakeTimeoutMs?: number;
 }
@@ -120,6 +123,7 @@ class SlotLocks {
 }
 
 interface Shared {
+  readonly scheduler: Scheduler;
   readonly store: SwapStore;
   readonly gate: FaultGate;
   readonly log: Logger;
@@ -151,11 +155,11 @@ class NbdConnection implements GateMember {
     handshakeTimeoutMs: number,
     onClosed: (c: NbdConnection) => void,
   ) {
-    this.delayedIn = new DelayLine((msgs) => {
+    this.delayedIn = new DelayLine(s.scheduler, (msgs) => {
       for (const m of msgs) if (!link.closed) this.handle(m);
       this.pump();
     });
-    this.delayedOut = new DelayLine((chunks) => {
+    this.delayedOut = new DelayLine(s.scheduler, (chunks) => {
       for (const c of chunks) link.write(c);
     });
     this.deadline = setTimeout(() => {
@@ -539,6 +543,7 @@ export async function startNbdServer(options: NbdServerOptions): Promise<NbdServ
     refused: new Map(),
   };
   const shared: Shared = {
+    scheduler: options.scheduler,
     store: options.store,
     gate: options.gate,
     log: options.log,

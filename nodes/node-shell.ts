@@ -4,7 +4,10 @@
 // arguments exit 2 with a message naming the flag.
 import type { Registry } from 'prom-client';
 import { ConfigError } from '../reserve/errors.ts';
-import { FaultGate } from './fault-gate.ts';
+import type { FaultGate } from './machines/fault-gate.ts';
+import type { MachineContext } from './machines/machine-context.ts';
+import { registerGateMetrics } from './metrics-gate.ts';
+import { tcpNetwork } from './tcp-network.ts';
 import { startHttp, type HttpHandlers } from './http-server.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createRegistry } from './metrics.ts';
@@ -24,8 +27,35 @@ export interface NodeRuntime {
   readonly log: Logger;
   readonly registry: Registry;
   readonly counters: ShellCounters;
-  /** The node's fault gate: every frame connection goes through it (DESIGN.md section 8). */
-  readonly gate: FaultGate;
+  /** Registers the machine's fault gate's metrics; the shell stops it at shutdown. */
+  adoptGate(gate: FaultGate): void;
+  /** Wall time (ms since the epoch) of a model time of this node's scheduler. */
+  wallMs(modelMs: number): number;
+}
+
+/**
+ * The HELLO deadline: SWAPNET_HELLO_TIMEOUT_MS when it is a positive integer (tests
+ * shorten it so a silent peer is refused quickly), else the machine's default.
+ */
+function helloTimeoutFromEnv(env: NodeJS.ProcessEnv): number | undefined {
+  const ms = Number(env.SWAPNET_HELLO_TIMEOUT_MS);
+  return Number.isSafeInteger(ms) && ms > 0 ? ms : undefined;
+}
+
+/** What a machine is given in a process: real TCP, the node's scheduler and logger. */
+export function machineContext(rt: NodeRuntime): MachineContext {
+  const helloTimeoutMs = helloTimeoutFromEnv(process.env);
+  return {
+    knobs: rt.args.knobs,
+    seed: rt.args.seed,
+    token: rt.args.token,
+    scheduler: rt.scheduler,
+    network: tcpNetwork,
+    log: rt.log,
+    counters: rt.counters,
+    stamp: () => new Date().toISOString(),
+    ...(helloTimeoutMs !== undefined ? { helloTimeoutMs } : {}),
+  };
 }
 
 export interface RunningNode {
@@ -70,24 +100,22 @@ export async function runNode(
     return;
   }
   const log = createLogger(args.role);
+  const scheduler = realScheduler(args.knobs['time.scale']);
+  const epochAtZero = Date.now() - scheduler.now() * scheduler.scale;
+  let gate: FaultGate | undefined;
   const rt: NodeRuntime = {
     args,
-    scheduler: realScheduler(args.knobs['time.scale']),
+    scheduler,
     log,
     registry: createRegistry(args.role),
     counters: new ShellCounters(),
-    gate: new FaultGate({
-      defaults: {
-        lossRate: args.knobs['fault.lossRate'],
-        delayMs: args.knobs['fault.delayMs'],
-        jitterMs: args.knobs['fault.jitterMs'],
-        seed: args.seed,
-      },
-      log,
-    }),
+    adoptGate: (g) => {
+      gate = g;
+      registerGateMetrics(rt.registry, g);
+    },
+    wallMs: (modelMs) => epochAtZero + modelMs * scheduler.scale,
   };
   rt.counters.register(rt.registry);
-  rt.gate.register(rt.registry);
   process.on('uncaughtException', (err) => {
     log.fatal({ err }, 'uncaught exception');
     process.exit(1);
@@ -103,7 +131,7 @@ export async function runNode(
   } catch (err) {
     log.fatal({ err }, 'node failed to start');
     process.exitCode = 3;
-    rt.gate.stop();
+    gate?.stop();
     rt.scheduler.stop();
     return;
   }
@@ -146,7 +174,7 @@ export async function runNode(
     void (async () => {
       await http.close();
       await node.stop();
-      rt.gate.stop();
+      gate?.stop();
       rt.scheduler.stop();
       log.info('stopped');
       process.exit(0);

@@ -6,7 +6,8 @@ import { constants, promises as fsp } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { ERROR_CODES, invariant, SwapnetError } from '../reserve/errors.ts';
 import { PAGE_SIZE } from '../reserve/units.ts';
-import { SWAP_STATUS } from './swap-protocol.ts';
+import type { PageStore, StoreReadResult, StoreWriteResult } from './machines/page-store.ts';
+import { SWAP_STATUS } from './machines/swap-protocol.ts';
 
 /**
  * Record header (big-endian):
@@ -31,28 +32,7 @@ const SCAN_CHUNK_RECORDS = 256;
 /** log2 of the slots one presence-bitmap chunk covers (4 KiB of bits). */
 const PRESENT_CHUNK_SHIFT = 15;
 
-type OutOfRange = { readonly status: typeof SWAP_STATUS.OUT_OF_RANGE };
-type NotFound = { readonly status: typeof SWAP_STATUS.NOT_FOUND };
-/** `reason`: what was wrong with the record, or the errno code of a failed system call. */
-type IoError = {
-  readonly status: typeof SWAP_STATUS.IO_ERROR;
-  readonly reason: string;
-  readonly cause?: unknown;
-};
-
-export type StoreWriteResult = { readonly status: typeof SWAP_STATUS.OK } | OutOfRange | IoError;
-
-export type StoreReadResult =
-  | {
-      readonly status: typeof SWAP_STATUS.OK;
-      /** PAGE_SIZE bytes, owned by the caller. */
-      readonly data: Uint8Array;
-      readonly page: number;
-      readonly version: number;
-    }
-  | OutOfRange
-  | NotFound
-  | IoError;
+export type { StoreReadResult, StoreWriteResult };
 
 export interface SwapStoreOptions {
   /**
@@ -103,7 +83,7 @@ function errnoCode(err: unknown): string {
  * they were called (a read issued after a write sees it); different slots proceed
  * concurrently. Expected outcomes (out of range, never written, damaged) are values.
  */
-export class SwapStore {
+export class SwapStore implements PageStore {
   private pageCount = 0;
   /**
    * One bit per slot: a record (valid or not) is in the file. Chunks are allocated as

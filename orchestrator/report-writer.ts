@@ -17,6 +17,7 @@ import { ConfigError } from '../reserve/errors.ts';
 import { POLICIES } from './policies.ts';
 import { compareReportHtml, runReportHtml, type NamedRecord, type ReportAssets } from './report.ts';
 import type { RunRecord } from './runner.ts';
+import { ENGINES } from './engine.ts';
 import { VERDICTS } from './verdict.ts';
 
 const require = createRequire(import.meta.url);
@@ -79,6 +80,8 @@ const counts = z.record(z.string(), num);
 /** What a report reads from a record file; other fields are kept as they are. */
 const RecordSchema = z.object({
   result: z.object({
+    // Records written before the simulation engine existed are the real engine's.
+    engine: z.enum(ENGINES).default('real'),
     scenario: z.string(),
     policy: z.string(),
     era: z.string(),

@@ -84,7 +84,10 @@ function keyFacts(rec: RunRecord): string {
       'integrity',
       `${fmt(r.integrity?.pagesVerified)} pages read back and verified, ${fmt(r.integrity?.mismatches)} mismatches; ${fmt(r.oomKills)} OOM kills`,
     ],
-    ['run', `era ${escapeHtml(r.era)}, seed ${fmt(r.seed)}, ${fmt(r.durationSeconds, 1)} s`],
+    [
+      'run',
+      `engine ${escapeHtml(r.engine)}, era ${escapeHtml(r.era)}, seed ${fmt(r.seed)}, ${fmt(r.durationSeconds, 1)} s`,
+    ],
   ];
   return `<table class="facts">${rows.map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`).join('')}</table>`;
 }

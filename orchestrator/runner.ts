@@ -1,56 +1,36 @@
-// Running a scenario against a real topology: spawn the nodes, play the timeline (start
-// workloads, faults, heals, restarts), sample machine A's /status every 250 ms, show a
-// progress line once a second, heal every fault at the end, stop everything, and decide
-// the verdict from the samples. Ctrl-C (the abort signal) stops the run cleanly.
+// Running a scenario against a topology of any engine (orchestrator/engine.ts): start
+// it, play the timeline (start workloads, faults, heals, restarts), sample machine A's
+// status every 250 ms of the engine's time, show a progress line once a second, heal every
+// fault at the end, stop everything, and decide the verdict from the samples. Ctrl-C (the
+// abort signal) stops the run cleanly.
+import type { AStatus } from '../nodes/machines/machine-a.ts';
+import type { FaultMode } from '../nodes/machines/fault-gate.ts';
 import type { NodeRole } from '../nodes/node-args.ts';
+import type { EngineName, EngineTopology } from './engine.ts';
+import { startRealTopology } from './engines/real.ts';
+import { runSimulation } from './engines/sim.ts';
+import { applyFault, checkFault, healFault } from './fault-plan.ts';
 import type { Action } from './scenario.ts';
 import type { RunPlan } from './run-plan.ts';
-import { NodeFailedError, Topology } from './topology.ts';
+import { NodeFailedError } from './topology.ts';
 import { decideVerdict, type Sample, type Verdict } from './verdict.ts';
-import { countsBetween, LATENCY_BOUNDS_MS, quantileMs } from '../nodes/latency-histogram.ts';
+import {
+  countsBetween,
+  LATENCY_BOUNDS_MS,
+  quantileMs,
+} from '../nodes/machines/latency-histogram.ts';
 
 const SAMPLE_MS = 250;
 
-/** The part of A's /status a run reads. */
-export interface AStatusView {
-  modelTimeMs: number;
-  memory: {
-    pages: Record<string, number>;
-    watermarks: { min: number; low: number; high: number };
-    reserve: {
-      strategy: string;
-      sizePages: number;
-      usedPages: number;
-      peakUsedPages: number;
-      /** The dynamic pool's pages now (null with the static reserve). */
-      cachedPages?: number | null;
-    };
+/** What the one-line progress reads of A's status (derived from the machine's type). */
+export interface ProgressStatus {
+  readonly memory: {
+    readonly pages: Pick<AStatus['memory']['pages'], 'free'>;
+    readonly watermarks: Pick<AStatus['memory']['watermarks'], 'min'>;
+    readonly reserve: Pick<AStatus['memory']['reserve'], 'usedPages'>;
   };
-  swap: {
-    connected: boolean;
-    issued: number;
-    completed: number;
-    pending: number;
-    swapIns: number;
-    pagesVerified: number;
-    integrityErrors: number;
-    /** Cumulative counts per bucket of LATENCY_BOUNDS_MS (then beyond the last bound). */
-    writeLatency?: { boundsMs: readonly number[]; counts: readonly number[] };
-  };
-  rx: { delivered: Record<string, number>; drops: Record<string, Record<string, number>> };
-  tcpMem: { allocated: number; limits: [number, number, number] };
-  stats: {
-    oomKills: number;
-    swapInErrors: number;
-    allocRetries: number;
-    nofailRetries: number;
-    directReclaimThrottled: number;
-    kswapdWakeups: number;
-    [counter: string]: number;
-  };
-  workloads: { serviceMessages: number; hogTouches: number };
-  memcgs: { name: string; usage: number; high: number | null; max: number | null; peak: number }[];
-  tasks: { name: string; activity: string }[];
+  readonly swap: Pick<AStatus['swap'], 'pending' | 'completed'>;
+  readonly rx: { readonly drops: Readonly<Record<string, Readonly<Record<string, number>>>> };
 }
 
 /** One point of the run's timeline (kept for reports). */
@@ -91,6 +71,7 @@ export interface FaultPeriod {
 
 /** The JSON contract of `swapnet run --json` (DESIGN.md section 9). */
 export interface RunResult {
+  readonly engine: EngineName;
   readonly scenario: string;
   readonly policy: string;
   readonly era: string;
@@ -121,6 +102,72 @@ export interface SteadyLatency {
   readonly p99Ms: number | null;
 }
 
+/** A rate a run asked for against the one it got, over the steady part of the run. */
+export interface AchievedRate {
+  /** Per second; null when the knobs set no rate (flood.rate 0: as fast as windows allow). */
+  readonly configured: number | null;
+  readonly achieved: number;
+}
+
+/**
+ * The rates of the steady part of a run (from the flood's start to the first fault):
+ * B's new frames, the service's messages (it should keep up with B while C answers), the
+ * hogs' page touches (after their first pass). A real run whose processes could not keep
+ * up (a starved CPU) is told apart from the scenario by these.
+ */
+export interface SteadyRates {
+  readonly fromSeconds: number;
+  readonly toSeconds: number;
+  readonly floodFrames: AchievedRate;
+  readonly serviceMessages: AchievedRate;
+  readonly hogPages: AchievedRate;
+  /** What fell short of what was asked (below 80%), in words; empty when nothing did. */
+  readonly warnings: readonly string[];
+}
+
+/** Achieved below this share of the configured rate is reported as not keeping up. */
+const KEEP_UP_SHARE = 0.8;
+
+/** The steady rates between two snapshots of A (and B's frame count at the second). */
+export function steadyRates(
+  knobs: RunPlan['knobs'],
+  from: { t: number; hogTouches: number; serviceMessages: number },
+  to: { t: number; hogTouches: number; serviceMessages: number; floodFrames: number },
+): SteadyRates {
+  const span = Math.max(to.t - from.t, 1e-9);
+  const round = (x: number): number => Number(x.toFixed(1));
+  const floodRate = knobs['flood.rate'] > 0 ? knobs['flood.rate'] : null;
+  const floodAchieved = round(to.floodFrames / span);
+  const serviceAchieved = round((to.serviceMessages - from.serviceMessages) / span);
+  const hogConfigured =
+    knobs['hog.batchIntervalMs'] > 0
+      ? round(
+          (knobs['hog.tasks'] * knobs['hog.pagesPerBatch'] * 1000) / knobs['hog.batchIntervalMs'],
+        )
+      : null;
+  const hogAchieved = round((to.hogTouches - from.hogTouches) / span);
+  const warnings: string[] = [];
+  const short = (what: string, achieved: number, configured: number | null): void => {
+    if (configured !== null && configured > 0 && achieved < KEEP_UP_SHARE * configured)
+      warnings.push(`${what}: ${achieved}/s of ${configured}/s configured`);
+  };
+  short('B sent', floodAchieved, floodRate);
+  // The service is offered what B sends; it keeps up unless it (or its CPU) cannot.
+  short('the service read', serviceAchieved, floodAchieved > 0 ? floodAchieved : null);
+  short('the hogs touched', hogAchieved, hogConfigured);
+  return {
+    fromSeconds: round(from.t),
+    toSeconds: round(to.t),
+    floodFrames: { configured: floodRate, achieved: floodAchieved },
+    serviceMessages: {
+      configured: floodAchieved > 0 ? floodAchieved : null,
+      achieved: serviceAchieved,
+    },
+    hogPages: { configured: hogConfigured, achieved: hogAchieved },
+    warnings,
+  };
+}
+
 /** What a report needs beyond the JSON result. */
 export interface RunRecord {
   readonly result: RunResult;
@@ -132,8 +179,15 @@ export interface RunRecord {
   readonly stallWindowSeconds: number;
   /** Writeout latency before the first fault (absent in records of older versions). */
   readonly steadyLatency?: SteadyLatency;
+  /** The steady part's rates against the knobs (absent in records of older versions). */
+  readonly rates?: SteadyRates;
   /** Machine A's model counters at the last sample (MemStats: reclaim, reserve, OOM...). */
   readonly finalStats?: Readonly<Record<string, number>>;
+  /**
+   * Wall-clock seconds the run took (by nature different from run to run; in a simulation
+   * the record is otherwise byte-identical for the same plan and seed).
+   */
+  readonly wallSeconds?: number;
 }
 
 export interface RunOptions {
@@ -143,6 +197,8 @@ export interface RunOptions {
   readonly signal?: AbortSignal;
   /** Node log level (default warn). */
   readonly logLevel?: string;
+  /** The engine (default real). */
+  readonly engine?: EngineName;
   /** Called for every node log line at warn level or above. */
   readonly onNodeLog?: (role: NodeRole, entry: Record<string, unknown>) => void;
 }
@@ -151,13 +207,13 @@ function sum(o: Record<string, number>): number {
   return Object.values(o).reduce((a, b) => a + b, 0);
 }
 
-function dropTotals(status: AStatusView): Record<string, number> {
+function dropTotals(status: ProgressStatus): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [reason, byClass] of Object.entries(status.rx.drops)) out[reason] = sum(byClass);
   return out;
 }
 
-function toSample(t: number, s: AStatusView): Sample {
+function toSample(t: number, s: AStatus): Sample {
   return {
     t,
     issued: s.swap.issued,
@@ -171,7 +227,7 @@ function toSample(t: number, s: AStatusView): Sample {
   };
 }
 
-function toPoint(t: number, s: AStatusView): TimelinePoint {
+function toPoint(t: number, s: AStatus): TimelinePoint {
   return {
     t,
     pages: s.memory.pages,
@@ -219,7 +275,7 @@ export function steadyWriteLatency(
 }
 
 /** The compact progress line: phase, free vs min, reserve, writeouts, drops. */
-export function progressLine(t: number, phase: string, s: AStatusView | undefined): string {
+export function progressLine(t: number, phase: string, s: ProgressStatus | undefined): string {
   if (!s) return `${t.toFixed(0).padStart(3)}s ${phase.padEnd(9)} (machine A not answering)`;
   const d = dropTotals(s);
   const drops = ['pfmemalloc', 'nomem', 'proto_mem', 'rcvbuf']
@@ -236,79 +292,102 @@ export function progressLine(t: number, phase: string, s: AStatusView | undefine
   ].join('  ');
 }
 
-/** Waits `seconds`; rejects at once if `signal` is or becomes aborted (Ctrl-C). */
-/** Waits `seconds`; rejects at once if `signal` aborts first. */
-export function sleepUnlessAborted(
-  seconds: number,
-  signal: AbortSignal | undefined,
-): Promise<void> {
-  if (signal?.aborted) return Promise.reject(new Error('aborted'));
-  if (seconds <= 0) return Promise.resolve();
-  return new Promise<void>((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(new Error('aborted'));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, seconds * 1000);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+export { sleepUnlessAborted } from './engines/real.ts';
+
+/** Runs a plan against a fresh topology of its engine and returns the record. */
+export async function runPlan(plan: RunPlan, opts: RunOptions = {}): Promise<RunRecord> {
+  const started = performance.now();
+  const engine = opts.engine ?? 'real';
+  let record: RunRecord;
+  if (engine === 'sim') {
+    record = await runSimulation(
+      {
+        knobs: plan.knobs,
+        seed: plan.seed,
+        ...(opts.onNodeLog ? { onNodeLog: opts.onNodeLog } : {}),
+      },
+      (topo) => runOnTopology(plan, topo, opts),
+    );
+  } else {
+    const knobs = plan.knobs;
+    // The netns fault needs C in a namespace from the start.
+    const netns =
+      knobs['fault.mode'] === 'netns' ||
+      plan.scenario.timeline.some((a) => a.do === 'fault' && a.mode === 'netns');
+    const topo = await startRealTopology({
+      knobs,
+      seed: plan.seed,
+      netns,
+      logLevel: opts.logLevel ?? 'warn',
+      ...(opts.onNodeLog ? { onNodeLog: opts.onNodeLog } : {}),
+    });
+    try {
+      record = await runOnTopology(plan, topo, opts);
+    } finally {
+      await topo.close();
+    }
+  }
+  return { ...record, wallSeconds: Number(((performance.now() - started) / 1000).toFixed(2)) };
 }
 
-/** Runs a plan against a fresh topology and returns the record with its verdict. */
-export async function runPlan(plan: RunPlan, opts: RunOptions = {}): Promise<RunRecord> {
+/** Plays a plan's timeline on a running topology (which the caller closes). */
+async function runOnTopology(
+  plan: RunPlan,
+  topo: EngineTopology,
+  opts: RunOptions,
+): Promise<RunRecord> {
   const knobs = plan.knobs;
-  // The netns fault needs C in a namespace from the start.
-  const usesNetns =
-    knobs['fault.mode'] === 'netns' ||
-    plan.scenario.timeline.some((a) => a.do === 'fault' && a.mode === 'netns');
-  const topo = await Topology.start({
-    knobs,
-    seed: plan.seed,
-    startB: false,
-    netns: usesNetns,
-    env: { SWAPNET_LOG_LEVEL: opts.logLevel ?? 'warn' },
-    workloads: 'manual',
-    ...(opts.onNodeLog ? { onLog: opts.onNodeLog } : {}),
-  });
-  const t0 = performance.now();
-  const now = (): number => (performance.now() - t0) / 1000;
+  const clock = topo.clock;
+  const now = (): number => clock.now();
   const samples: Sample[] = [];
   const timeline: TimelinePoint[] = [];
   const events: RunEvent[] = [];
   const faults: FaultPeriod[] = [];
   const active = new Map<NodeRole, FaultPeriod>();
   let phase = 'warm-up';
-  let lastStatus: AStatusView | undefined;
+  let lastStatus: AStatus | undefined;
   let firstFaultAt: number | undefined;
   let lastHealAt: number | undefined;
-  let stopped = false;
+  let floodStart: { t: number; hogTouches: number; serviceMessages: number } | undefined;
+  let rates: SteadyRates | undefined;
+  const finished = new AbortController();
+  /** Snapshots the steady rates once, when the flood's steady part ends. */
+  const snapshotRates = async (): Promise<void> => {
+    if (!floodStart || rates) return;
+    const s = lastStatus;
+    const frames = await topo.floodFramesSent();
+    if (!s || frames === undefined) return;
+    rates = steadyRates(knobs, floodStart, {
+      t: now(),
+      hogTouches: s.workloads.hogTouches,
+      serviceMessages: s.workloads.serviceMessages,
+      floodFrames: frames,
+    });
+  };
 
   const sampler = (async () => {
-    while (!stopped) {
-      const s = await topo.status<AStatusView>('a', 1000);
+    while (!finished.signal.aborted) {
+      const s = await topo.statusA();
       const t = now();
       if (s) {
         lastStatus = s;
         samples.push(toSample(t, s));
         timeline.push(toPoint(t, s));
       }
-      await new Promise((r) => setTimeout(r, SAMPLE_MS));
+      await clock.sleep(SAMPLE_MS / 1000, finished.signal).catch(() => {});
     }
   })();
-  const progress = setInterval(
-    () => opts.onProgress?.(progressLine(now(), phase, lastStatus)),
-    1000,
-  );
+  const progress = (async () => {
+    while (!finished.signal.aborted) {
+      await clock.sleep(1, finished.signal).catch(() => {});
+      if (!finished.signal.aborted) opts.onProgress?.(progressLine(now(), phase, lastStatus));
+    }
+  })();
 
   const heal = async (target: NodeRole): Promise<void> => {
     const f = active.get(target);
     if (!f) return;
-    if (f.mode === 'pause') topo.signal(target, 'SIGCONT');
-    else if (f.mode === 'netns') topo.netnsLink(true);
-    else await topo.control(target, 'heal');
+    await healFault(topo, target, f.mode as FaultMode);
     f.to = now();
     active.delete(target);
   };
@@ -325,41 +404,36 @@ export async function runPlan(plan: RunPlan, opts: RunOptions = {}): Promise<Run
 
   try {
     for (const action of actions) {
-      await sleepUnlessAborted(action.at - now(), opts.signal);
+      await clock.sleep(action.at - now(), opts.signal);
       const t = now();
       switch (action.do) {
         case 'start':
-          if (action.workload === 'flood') await topo.startFlood();
-          else await topo.control('a', 'start', { workload: action.workload });
+          await topo.startWorkload(action.workload);
           events.push({ t, what: `start ${action.workload}` });
+          if (action.workload === 'flood' && !floodStart && lastStatus)
+            floodStart = {
+              t,
+              hogTouches: lastStatus.workloads.hogTouches,
+              serviceMessages: lastStatus.workloads.serviceMessages,
+            };
           if (phase === 'warm-up' && action.workload === 'flood') phase = 'flood';
           break;
         case 'stop':
-          if (action.workload === 'flood') await topo.stopFlood();
-          else await topo.control('a', 'stop', { workload: action.workload });
+          await topo.stopWorkload(action.workload);
           events.push({ t, what: `stop ${action.workload}` });
           break;
         case 'fault': {
+          await snapshotRates();
           const mode = action.mode ?? knobs['fault.mode'];
-          if (mode === 'pause') topo.signal(action.target, 'SIGSTOP');
-          else if (mode === 'netns') {
-            if (action.target !== 'c')
-              throw new NodeFailedError(
-                action.target,
-                'the netns fault applies to C (the node in a namespace)',
-                '',
-              );
-            topo.netnsLink(false);
-          } else {
-            await topo.control(action.target, 'fault', {
-              mode,
-              direction: action.direction ?? 'both',
-              lossRate: knobs['fault.lossRate'],
-              delayMs: knobs['fault.delayMs'],
-              jitterMs: knobs['fault.jitterMs'],
-              seed: plan.seed,
-            });
-          }
+          const request = checkFault(action.target, {
+            mode,
+            direction: action.direction ?? 'both',
+            lossRate: knobs['fault.lossRate'],
+            delayMs: knobs['fault.delayMs'],
+            jitterMs: knobs['fault.jitterMs'],
+            seed: plan.seed,
+          });
+          await applyFault(topo, action.target, request);
           const period: FaultPeriod = { target: action.target, mode, from: t, to: null };
           faults.push(period);
           active.set(action.target, period);
@@ -387,22 +461,22 @@ export async function runPlan(plan: RunPlan, opts: RunOptions = {}): Promise<Run
           events.push({ t, what: `restart ${action.target}` });
           break;
         case 'end':
+          await snapshotRates();
           events.push({ t, what: 'end' });
           break;
       }
     }
   } finally {
-    stopped = true;
-    clearInterval(progress);
+    finished.abort();
     await sampler;
+    await progress;
     for (const target of [...active.keys()]) {
       try {
         await heal(target);
       } catch {
-        /* the node may be gone; stop() below ends it anyway */
+        /* the node may be gone; closing the topology ends it anyway */
       }
     }
-    await topo.stop();
   }
 
   if (samples.length === 0)
@@ -416,6 +490,7 @@ export async function runPlan(plan: RunPlan, opts: RunOptions = {}): Promise<Run
   const s = lastStatus;
   const drops = s ? dropTotals(s) : {};
   const result: RunResult = {
+    engine: topo.engine,
     scenario: plan.scenario.name,
     policy: plan.policy.name,
     era: plan.era,
@@ -455,6 +530,7 @@ export async function runPlan(plan: RunPlan, opts: RunOptions = {}): Promise<Run
     knobs,
     stallWindowSeconds: plan.scenario.stallWindowSeconds,
     steadyLatency: steadyWriteLatency(timeline, floodAt, firstFaultAt ?? now()),
+    ...(rates ? { rates } : {}),
     ...(s ? { finalStats: { ...s.stats } } : {}),
   };
 }

@@ -16,6 +16,8 @@ export const ERROR_CODES = {
   slotOutOfRange: 'SWAPNET_ERR_STORE_SLOT',
   timeout: 'SWAPNET_ERR_TIMEOUT',
   faultRefused: 'SWAPNET_ERR_FAULT_REFUSED',
+  faultInvalid: 'SWAPNET_ERR_FAULT_INVALID',
+  engineInvalid: 'SWAPNET_ERR_ENGINE_INVALID',
 } as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];

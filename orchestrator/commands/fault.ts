@@ -3,6 +3,9 @@
 // process group (SIGSTOP); every other mode goes to the node's control endpoint. With
 // --for the command waits and heals by itself (Ctrl-C heals at once).
 import { KNOB_SPECS } from '../../nodes/knobs.ts';
+import type { FaultMode } from '../../nodes/machines/fault-gate.ts';
+import type { NodeRole } from '../../nodes/node-args.ts';
+import { applyFault, checkFault, FaultError, healFault, type FaultSurface } from '../fault-plan.ts';
 import { EXIT, parseFlags, UsageError, writeLine, type CliIo, type Command } from '../cli-io.ts';
 import { setNetnsLink } from '../netns.ts';
 import { liveTopologies, saveStateFile, stateDir, type StateFile } from '../topology.ts';
@@ -104,11 +107,37 @@ export const faultCommand: Command = {
       );
     const { path, state } = topologies[0] as { path: string; state: StateFile };
     const active = state.faults ?? [];
+    // The running topology's processes, as the fault plan drives every engine's machines.
+    const surface: FaultSurface = {
+      gate: async (t, request) => {
+        await control(
+          state,
+          t,
+          request === 'heal' ? 'heal' : 'fault',
+          request === 'heal' ? {} : request,
+        );
+      },
+      freeze: (t, frozen) => signalNode(state, t, frozen ? 'SIGSTOP' : 'SIGCONT'),
+      link: (t, up) => {
+        if (!state.netns || t !== 'c') {
+          throw new FaultError(
+            'mode: netns takes down the link of C in its namespace: start with `swapnet up --set fault.mode=netns` (Linux, root)',
+          );
+        }
+        setNetnsLink(state.netns, up);
+      },
+    };
+    const asUsage = async (fn: () => Promise<void>): Promise<void> => {
+      try {
+        await fn();
+      } catch (err) {
+        if (err instanceof FaultError) throw new UsageError(`--${err.message}`);
+        throw err;
+      }
+    };
     const heal = async (): Promise<void> => {
       const f = active.find((x) => x.target === target);
-      if (f?.mode === 'pause') signalNode(state, target, 'SIGCONT');
-      else if (f?.mode === 'netns' && state.netns) setNetnsLink(state.netns, true);
-      else await control(state, target, 'heal', {});
+      await asUsage(() => healFault(surface, target, (f?.mode ?? 'stall') as FaultMode));
       state.faults = active.filter((x) => x.target !== target);
       saveStateFile(path, state);
       writeLine(io.stderr, `healed ${target}`);
@@ -117,16 +146,8 @@ export const faultCommand: Command = {
       await heal();
       return EXIT.ok;
     }
-    if (mode === 'netns') {
-      if (!state.netns || target !== 'c') {
-        throw new UsageError(
-          '--mode: netns takes down the link of C in its namespace: start with `swapnet up --set fault.mode=netns` (Linux, root)',
-        );
-      }
-      setNetnsLink(state.netns, false);
-    } else if (mode === 'pause') signalNode(state, target, 'SIGSTOP');
-    else {
-      await control(state, target, 'fault', {
+    await asUsage(async () => {
+      const request = checkFault(target as NodeRole, {
         mode,
         direction,
         ...(values.loss !== undefined ? { lossRate: numberFlag(values.loss, '--loss', 1) } : {}),
@@ -137,7 +158,8 @@ export const faultCommand: Command = {
           ? { jitterMs: numberFlag(values.jitter, '--jitter', 60_000) }
           : {}),
       });
-    }
+      await applyFault(surface, target as NodeRole, request);
+    });
     state.faults = [
       ...active.filter((x) => x.target !== target),
       { target, mode, since: new Date().toISOString() },

@@ -1,5 +1,5 @@
-// `swapnet run`: one scenario under one policy and era, against a real topology, ending
-// in a verdict; and `swapnet compare`: a matrix of them. Exit codes (DESIGN.md section
+// `swapnet run`: one scenario under one policy and era, on an engine (real processes or
+// the simulation), ending in a verdict; and `swapnet compare`: a matrix of them. Exit codes (DESIGN.md section
 // 9): 0 done (and matched --expect), 1 the verdict differs from --expect, 2 bad usage or
 // an invalid scenario, 3 a node failed.
 import { ConfigError } from '../../reserve/errors.ts';
@@ -8,6 +8,7 @@ import { progressView } from '../progress-view.ts';
 import { planRun, type RunPlan } from '../run-plan.ts';
 import { runPlan, type RunRecord, type RunResult } from '../runner.ts';
 import { NodeFailedError } from '../topology.ts';
+import { EngineError, parseEngine, type EngineName } from '../engine.ts';
 import { VERDICTS, type Verdict } from '../verdict.ts';
 import { matrix } from '../matrix.ts';
 import {
@@ -17,13 +18,17 @@ import {
   writeRunReport,
 } from '../report-writer.ts';
 
-const RUN_USAGE = `usage: swapnet run [--scenario NAME|FILE] [--policy NAME] [--era ERA] [--set KEY=VALUE]...
-                   [--seed N] [--json] [--report DIR] [--expect VERDICT]
+const RUN_USAGE = `usage: swapnet run [--engine real|sim] [--scenario NAME|FILE] [--policy NAME] [--era ERA]
+                   [--set KEY=VALUE]... [--seed N] [--json] [--report DIR] [--expect VERDICT]
 
-Runs one scenario (default partition-c) under one policy (default vanilla) against a
-real three-process topology on 127.0.0.1 and prints the verdict: completed, deadlock,
-livelock, oom or data-loss. A progress line shows every second on stderr.
+Runs one scenario (default partition-c) under one policy (default vanilla) and prints
+the verdict: completed, deadlock, livelock, oom or data-loss. A progress line shows
+every second of the run's time on stderr.
 
+  --engine real|sim      real (default): three processes over real TCP on 127.0.0.1,
+                         in wall time; sim: the same machines in this process on a
+                         virtual clock, seeded and deterministic (a 30 s scenario in
+                         about a second)
   --scenario NAME|FILE   a built-in (swapnet list) or a .json/.yaml scenario file
   --policy NAME          a policy (swapnet list)
   --era ERA              2.6, 3.6 or modern (default: the scenario's, else modern)
@@ -34,18 +39,20 @@ livelock, oom or data-loss. A progress line shows every second on stderr.
                          self-contained HTML report (DIR/<scenario>-<policy>.html)
   --expect VERDICT       exit 1 if the verdict differs`;
 
-const COMPARE_USAGE = `usage: swapnet compare [--scenarios A,B] [--policies X,Y] [--era ERA] [--set KEY=VALUE]...
-                       [--seed N] [--json] [--report DIR]
+const COMPARE_USAGE = `usage: swapnet compare [--engine real|sim] [--scenarios A,B] [--policies X,Y] [--era ERA]
+                       [--set KEY=VALUE]... [--seed N] [--json] [--report DIR]
 
 Runs every scenario under every policy (default: partition-c and quiet-partition under
 vanilla and memalloc) and prints the matrix: verdict, recovery time, packets tossed and
 dropped, reserve peak, and what the policy costs in memory.
 
+  --engine real|sim   as for swapnet run (default real)
   --report DIR   write each run's record (DIR/<scenario>-<policy>.json) and the HTML
                  report of the comparison (DIR/index.html: the matrix, the runs side
                  by side)`;
 
 const common = {
+  engine: { type: 'string' },
   era: { type: 'string' },
   set: { type: 'string', multiple: true },
   seed: { type: 'string' },
@@ -71,12 +78,46 @@ function plan(req: Parameters<typeof planRun>[0]): RunPlan {
   }
 }
 
-/** Runs one plan with a progress view on stderr; node failures become exit 3 upstream. */
-async function execute(p: RunPlan, io: CliIo, label: string): Promise<RunRecord> {
-  const view = progressView(io.stderr, io.stderrIsTTY ?? false, io.env, label ? `[${label}] ` : '');
-  view.note(`running ${p.scenario.name} under ${p.policy.name} (era ${p.era}, seed ${p.seed})`);
+/** --engine, or a UsageError naming the flag and the engines there are. */
+function engineOf(text: string | undefined): EngineName {
   try {
-    return await runPlan(p, {
+    return parseEngine(text);
+  } catch (err) {
+    if (err instanceof EngineError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+/**
+ * The one command that replays a simulated run exactly: every knob that differs from
+ * the plan's scenario, era and policy is already in them, so scenario, policy, era, seed
+ * and the --set values given are enough.
+ */
+export function replayCommand(p: RunPlan, sets: readonly string[]): string {
+  return [
+    'swapnet run --engine sim',
+    `--scenario ${p.scenario.name}`,
+    `--policy ${p.policy.name}`,
+    `--era ${p.era}`,
+    `--seed ${p.seed}`,
+    ...sets.map((kv) => `--set ${kv}`),
+  ].join(' ');
+}
+
+/** Runs one plan with a progress view on stderr; node failures become exit 3 upstream. */
+async function execute(
+  p: RunPlan,
+  io: CliIo,
+  label: string,
+  engine: EngineName,
+): Promise<RunRecord> {
+  const view = progressView(io.stderr, io.stderrIsTTY ?? false, io.env, label ? `[${label}] ` : '');
+  view.note(
+    `running ${p.scenario.name} under ${p.policy.name} (engine ${engine}, era ${p.era}, seed ${p.seed})`,
+  );
+  try {
+    const record = await runPlan(p, {
+      engine,
       onProgress: (l) => view.line(l),
       ...(io.signal ? { signal: io.signal } : {}),
       onNodeLog: (role, entry) => {
@@ -87,6 +128,13 @@ async function execute(p: RunPlan, io: CliIo, label: string): Promise<RunRecord>
           view.note(`node ${role}: ${entry.msg}`);
       },
     });
+    // A starved real run is not the scenario: say so rather than let it pass for one.
+    for (const w of record.rates?.warnings ?? [])
+      view.note(
+        `warning: could not keep up in the steady part: ${w}` +
+          (engine === 'real' ? ' (a busy machine? compare with --engine sim)' : ''),
+      );
+    return record;
   } finally {
     view.done();
   }
@@ -110,7 +158,7 @@ function human(r: RunResult, reason: string): string {
 
 export const runCommand: Command = {
   name: 'run',
-  summary: 'run a scenario against a real topology and print the verdict',
+  summary: 'run a scenario (real processes or the simulation) and print the verdict',
   usage: RUN_USAGE,
   async run(argv: readonly string[], io: CliIo): Promise<number> {
     const { values } = parseFlags(argv, {
@@ -123,6 +171,7 @@ export const runCommand: Command = {
       writeLine(io.stdout, RUN_USAGE);
       return EXIT.ok;
     }
+    const engine = engineOf(values.engine);
     if (values.expect !== undefined && !(VERDICTS as readonly string[]).includes(values.expect)) {
       throw new UsageError(
         `--expect: "${values.expect}" is not a verdict (${VERDICTS.join(', ')})`,
@@ -138,7 +187,7 @@ export const runCommand: Command = {
     if (values.report !== undefined) ensureReportDir(values.report);
     let record: RunRecord;
     try {
-      record = await execute(p, io, '');
+      record = await execute(p, io, '', engine);
     } catch (err) {
       if (err instanceof NodeFailedError) {
         writeLine(
@@ -159,7 +208,12 @@ export const runCommand: Command = {
     }
     if (values.json) writeLine(io.stdout, JSON.stringify(record.result));
     else writeLine(io.stdout, human(record.result, record.reason));
-    if (values.expect !== undefined && record.result.verdict !== (values.expect as Verdict)) {
+    const mismatch =
+      values.expect !== undefined && record.result.verdict !== (values.expect as Verdict);
+    // A failing or surprising simulated run says how to replay it exactly.
+    if (engine === 'sim' && (mismatch || record.result.verdict === 'data-loss'))
+      writeLine(io.stderr, `replay: ${replayCommand(p, values.set ?? [])}`);
+    if (mismatch) {
       writeLine(io.stderr, `swapnet run: expected ${values.expect}, got ${record.result.verdict}`);
       return EXIT.verdictMismatch;
     }
@@ -181,6 +235,7 @@ export const compareCommand: Command = {
       writeLine(io.stdout, COMPARE_USAGE);
       return EXIT.ok;
     }
+    const engine = engineOf(values.engine);
     const scenarios = (values.scenarios ?? 'partition-c,quiet-partition')
       .split(',')
       .filter(Boolean);
@@ -196,7 +251,7 @@ export const compareCommand: Command = {
     const records: RunRecord[] = [];
     for (const [i, p] of plans.entries()) {
       try {
-        const record = await execute(p, io, `${i + 1}/${plans.length}`);
+        const record = await execute(p, io, `${i + 1}/${plans.length}`, engine);
         rows.push(record.result);
         records.push(record);
         // Each record is written as soon as its run ends: an interrupted compare keeps them.

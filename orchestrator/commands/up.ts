@@ -12,7 +12,8 @@ import { createRegistry, gaugeFn } from '../../nodes/metrics.ts';
 import { EXIT, parseFlags, UsageError, writeLine, type CliIo, type Command } from '../cli-io.ts';
 import { progressView } from '../progress-view.ts';
 import { planRun } from '../run-plan.ts';
-import { progressLine, sleepUnlessAborted, type AStatusView } from '../runner.ts';
+import type { AStatus } from '../../nodes/machines/machine-a.ts';
+import { progressLine, sleepUnlessAborted } from '../runner.ts';
 import { liveTopologies, NodeFailedError, stateDir, Topology } from '../topology.ts';
 import { seedOf } from './run.ts';
 
@@ -172,7 +173,7 @@ export const upCommand: Command = {
       }
     });
     const ticker = setInterval(() => {
-      void topo.status<AStatusView>('a', 900).then((s) => {
+      void topo.status<AStatus>('a', 900).then((s) => {
         const faults = liveTopologies().find((x) => x.state.id === topo.id)?.state.faults ?? [];
         const phase =
           faults.length > 0 ? `fault ${faults.map((f) => f.target).join(',')}` : 'running';

@@ -68,6 +68,7 @@ export function fakeRecord(o: FakeRecordOptions = {}): RunRecord {
   const verdict = o.verdict ?? (recovers ? 'completed' : 'deadlock');
   return {
     result: {
+      engine: 'real',
       scenario: o.scenario ?? 'partition-c',
       policy: o.policy ?? (recovers ? 'memalloc' : 'vanilla'),
       era: 'modern',

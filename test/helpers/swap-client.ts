@@ -12,7 +12,7 @@ import {
   encodeRead,
   encodeWrite,
   type SwapStatus,
-} from '../../nodes/swap-protocol.ts';
+} from '../../nodes/machines/swap-protocol.ts';
 import { pageContent } from '../../reserve/page-content.ts';
 import { hostPort } from './light-topology.ts';
 

@@ -8,8 +8,8 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { FaultGateState } from '../../nodes/fault-gate.ts';
-import { SWAP_STATUS } from '../../nodes/swap-protocol.ts';
+import type { FaultGateState } from '../../nodes/machines/fault-gate.ts';
+import { SWAP_STATUS } from '../../nodes/machines/swap-protocol.ts';
 import { PAGE_SIZE } from '../../reserve/units.ts';
 import {
   hostPort,

@@ -18,7 +18,7 @@ import {
   encodeWrite,
   SWAP_STATUS,
   type SwapStatus,
-} from '../../nodes/swap-protocol.ts';
+} from '../../nodes/machines/swap-protocol.ts';
 import { pageContent, verifyPageContent } from '../../reserve/page-content.ts';
 import { spawnNode, stopAllNodes, type NodeProcess } from '../helpers/node-process.ts';
 

@@ -6,7 +6,7 @@ import {
   LATENCY_BOUNDS_MS,
   LatencyHistogram,
   quantileMs,
-} from '../../nodes/latency-histogram.ts';
+} from '../../nodes/machines/latency-histogram.ts';
 import { steadyWriteLatency, type TimelinePoint } from '../../orchestrator/runner.ts';
 import { fakePoint } from '../helpers/run-record.ts';
 

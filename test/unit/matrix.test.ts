@@ -7,6 +7,7 @@ import { fakeRecord } from '../helpers/run-record.ts';
 
 function result(scenario: string, policy: string, over: Partial<RunResult> = {}): RunResult {
   return {
+    engine: 'real',
     scenario,
     policy,
     era: 'modern',

@@ -5,7 +5,7 @@ import { mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SWAP_STATUS } from '../../nodes/swap-protocol.ts';
+import { SWAP_STATUS } from '../../nodes/machines/swap-protocol.ts';
 import {
   RECORD_HEADER_BYTES,
   RECORD_SIZE,

@@ -3,7 +3,7 @@
 // holds each message's kernel memory for a while.
 import { describe, expect, it } from 'vitest';
 import type { EmuSocket } from '../../netstack/emu-socket.ts';
-import { newWorkloadStats, Service, startHog } from '../../nodes/workloads.ts';
+import { newWorkloadStats, Service, startHog } from '../../nodes/machines/workloads.ts';
 import { createRng } from '../../reserve/rng.ts';
 import { makeModel } from '../helpers/model.ts';
 

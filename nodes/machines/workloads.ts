@@ -2,14 +2,14 @@
 // than RAM, the service consuming B's data and touching its own pages per message (so it
 // freezes while its pages are on an unreachable swap server), and an optional reader
 // filling clean page cache. Each is a model task loop in model time.
-import type { EmuSocket } from '../netstack/emu-socket.ts';
-import { sleep, type Scheduler } from '../reserve/clock.ts';
-import { __GFP, GFP, gfpOr } from '../reserve/gfp.ts';
-import type { MemoryModel } from '../reserve/memory-model.ts';
-import type { Rng } from '../reserve/rng.ts';
-import type { Task } from '../reserve/task.ts';
-import { WaitQueue } from '../reserve/wait-queue.ts';
-import type { AnonRegion } from '../reserve/anon-memory.ts';
+import type { EmuSocket } from '../../netstack/emu-socket.ts';
+import { sleep, type Scheduler } from '../../reserve/clock.ts';
+import { __GFP, GFP, gfpOr } from '../../reserve/gfp.ts';
+import type { MemoryModel } from '../../reserve/memory-model.ts';
+import type { Rng } from '../../reserve/rng.ts';
+import type { Task } from '../../reserve/task.ts';
+import { WaitQueue } from '../../reserve/wait-queue.ts';
+import type { AnonRegion } from '../../reserve/anon-memory.ts';
 
 /** Outcome counters of the workloads (verdicts and metrics read these). */
 export interface WorkloadStats {
@@ -18,7 +18,7 @@ export interface WorkloadStats {
   serviceMessages: number;
   serviceTouches: number;
   serviceFaultFailures: number;
-  /** Wall time (ms) of the service's last consumed message. */
+  /** Model time (ms) of the service's last consumed message. */
   serviceLastMessageAt: number;
   kmemHeld: number;
   readerPages: number;
@@ -202,7 +202,7 @@ export class Service implements Workload {
       if (!msg) continue;
       if (socket.queued > 0) this.ready.add(socket);
       this.stats.serviceMessages++;
-      this.stats.serviceLastMessageAt = Date.now();
+      this.stats.serviceLastMessageAt = this.scheduler.now();
       for (let i = 0; i < this.opts.touchesPerMessage && !task.killed; i++) {
         const page = this.region.base + this.pickPage();
         if (!this.model.anon.tryTouch(page)) {

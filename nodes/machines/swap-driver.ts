@@ -8,16 +8,16 @@
 // C's reply arrives. An optional dm-crypt stage takes a bounce page from a mempool
 // first. If the connection drops, requests sent on it are requeued at the head and sent
 // again on the next one.
-import type { EmuSocket } from '../netstack/emu-socket.ts';
-import type { AnonMemory } from '../reserve/anon-memory.ts';
-import type { Scheduler } from '../reserve/clock.ts';
-import { GFP } from '../reserve/gfp.ts';
-import { IoScheduler, nrRequests, type IoSchedulerKind } from '../reserve/io-scheduler.ts';
-import type { Mempool } from '../reserve/mempool.ts';
-import { pageContent } from '../reserve/page-content.ts';
-import type { SwapDevice, SwapWriteRequest } from '../reserve/swap-device.ts';
-import type { Task } from '../reserve/task.ts';
-import { WaitQueue } from '../reserve/wait-queue.ts';
+import type { EmuSocket } from '../../netstack/emu-socket.ts';
+import type { AnonMemory } from '../../reserve/anon-memory.ts';
+import type { Scheduler } from '../../reserve/clock.ts';
+import { GFP } from '../../reserve/gfp.ts';
+import { IoScheduler, nrRequests, type IoSchedulerKind } from '../../reserve/io-scheduler.ts';
+import type { Mempool } from '../../reserve/mempool.ts';
+import { pageContent } from '../../reserve/page-content.ts';
+import type { SwapDevice, SwapWriteRequest } from '../../reserve/swap-device.ts';
+import type { Task } from '../../reserve/task.ts';
+import { WaitQueue } from '../../reserve/wait-queue.ts';
 import {
   decodeSwapMessage,
   encodeRead,
@@ -35,7 +35,7 @@ interface Request {
   readonly payload: Uint8Array;
   /** The socket it was last sent on (undefined: not sent yet). */
   sentOn: EmuSocket | undefined;
-  /** Wall time of submission (ms), for the latency histogram. */
+  /** Model time of submission (ms), for the latency histogram. */
   readonly submittedAt: number;
   /** A dm-crypt bounce page is held until the request completes. */
   bounce: boolean;
@@ -72,7 +72,7 @@ export interface SwapDriverOptions {
   readonly task: Task;
   /** dm-crypt: the bounce page pool and the kcryptd task that allocates from it. */
   readonly crypt?: { readonly pool: Mempool; readonly task: Task };
-  /** Observes each completed write's latency (seconds) and wall completion time (ms). */
+  /** Observes each completed write's latency (seconds) and its completion (model ms). */
   readonly onWriteCompleted?: (seconds: number, atMs: number) => void;
 }
 
@@ -102,12 +102,19 @@ export class SwapDriver implements SwapDevice {
   /** Whether the dispatch loop runs (one request is handed to the socket at a time). */
   private dispatching = false;
   private stopped = false;
+  private crypt: SwapDriverOptions['crypt'];
 
   constructor(private readonly opts: SwapDriverOptions) {
+    this.crypt = opts.crypt;
     const kind = opts.ioScheduler ?? 'mq-deadline';
     this.elevator = new IoScheduler<Request>(kind);
     this.nrRequests = nrRequests(kind, opts.queueDepth);
     this.tagWaiters = new WaitQueue(opts.scheduler);
+  }
+
+  /** Puts a dm-crypt stage in front of the device (before any request is submitted). */
+  setCrypt(crypt: NonNullable<SwapDriverOptions['crypt']>): void {
+    this.crypt = crypt;
   }
 
   /** Whether a swap connection is up. */
@@ -190,10 +197,10 @@ export class SwapDriver implements SwapDevice {
           ? encodeWrite(handle, slot, page, version, pageContent(page, version))
           : encodeRead(handle, slot, page),
       sentOn: undefined,
-      submittedAt: performance.now(),
+      submittedAt: this.opts.scheduler.now(),
       bounce: false,
       finish: (status, data) => {
-        if (req.bounce) this.opts.crypt?.pool.free();
+        if (req.bounce) this.crypt?.pool.free();
         this.stats.inFlight--;
         if (this.tagWaiters.waiters > 0) this.tagWaiters.wakeOne();
         if (dir === 'write') {
@@ -204,7 +211,7 @@ export class SwapDriver implements SwapDevice {
         }
       },
     };
-    if (dir === 'write' && this.opts.crypt) void this.encrypt(req, this.opts.crypt);
+    if (dir === 'write' && this.crypt) void this.encrypt(req, this.crypt);
     else this.enqueue(req);
     if (dir === 'write') return new Uint8Array(0);
     return result;
@@ -280,7 +287,8 @@ export class SwapDriver implements SwapDevice {
       if (m.status !== SWAP_STATUS.OK) this.stats.errors++;
       if (req.dir === 'write') {
         this.stats.writesCompleted++;
-        this.opts.onWriteCompleted?.((performance.now() - req.submittedAt) / 1000, Date.now());
+        const now = this.opts.scheduler.now();
+        this.opts.onWriteCompleted?.((now - req.submittedAt) / 1000, now);
       } else {
         this.stats.readsCompleted++;
       }

@@ -4,8 +4,8 @@
 //   READ   u8 2 | u32 handle | u32 slot | u32 page
 //   REPLY  u8 3 | u32 handle | u8 status | [4096 bytes for a read]
 // `page` and `version` travel for C's logs and store records; A checks the content.
-import { readU32, writeU32 } from '../netstack/frame.ts';
-import { PAGE_SIZE } from '../reserve/units.ts';
+import { readU32, writeU32 } from '../../netstack/frame.ts';
+import { PAGE_SIZE } from '../../reserve/units.ts';
 
 export const SWAP_OP = { WRITE: 1, READ: 2, REPLY: 3 } as const;
 export const SWAP_STATUS = {

@@ -1,14 +1,15 @@
-// The fault gate of a node process (DESIGN.md section 8): every frame connection of the
-// node, accepted or outgoing, goes through it (gated-connection.ts), so one fault applies
-// to all of them until heal(). It works on whole decoded frames, never on a byte stream;
+// The fault gate of a machine (DESIGN.md section 8): the one implementation of the fault
+// modes, for every engine and every caller (a scenario's timeline, `swapnet fault`).
+// Every frame connection of the machine, accepted or outgoing, goes through it
+// (gated-connection.ts), so one fault applies to all of them until heal(). It works on
+// whole decoded frames, never on a byte stream, in model time (the injected scheduler);
 // with no fault active a frame costs one null check.
-import { ERROR_CODES, SwapnetError } from '../reserve/errors.ts';
-import type { Registry } from 'prom-client';
-import { connectTcp, type TcpLink } from '../netstack/tcp-link.ts';
-import { createRng, type Rng } from '../reserve/rng.ts';
-import { ControlError } from './http-server.ts';
-import type { Logger } from './logger.ts';
-import { counterFn, gaugeFn } from './metrics.ts';
+import type { Scheduler } from '../../reserve/clock.ts';
+import { ERROR_CODES, SwapnetError } from '../../reserve/errors.ts';
+import { createRng, type Rng } from '../../reserve/rng.ts';
+import { ControlError } from './control-error.ts';
+import type { MachineLog } from './machine-log.ts';
+import type { NetLink, Network } from './network.ts';
 
 /** The modes the gate applies itself. `pause` and `netns` belong to the orchestrator. */
 export const GATE_MODES = ['stall', 'blackhole', 'reset', 'loss', 'delay'] as const;
@@ -38,7 +39,7 @@ export interface FaultRequest {
 /** The fault in force, as /status and the control endpoints show it. */
 export type ActiveFault = {
   readonly direction: FaultDirection;
-  /** When it was applied (ISO 8601, wall clock). */
+  /** When it was applied (ISO 8601 wall clock in a process; model time in a simulation). */
   readonly since: string;
 } & (
   | { readonly mode: 'stall' | 'blackhole' | 'reset' }
@@ -94,7 +95,7 @@ export interface LiveFault {
 
 /** One connection behind the gate (implemented by GatedConnection). */
 export interface GateMember {
-  readonly link: TcpLink;
+  readonly link: NetLink;
   /** The fault started: stop reading when it stalls inbound. */
   faultStarted(fault: LiveFault): void;
   /** The fault ended: resume reading, write held frames, deliver delayed ones, in order. */
@@ -136,7 +137,13 @@ export interface FaultGateOptions {
     readonly jitterMs: number;
     readonly seed: number;
   };
-  readonly log: Logger;
+  readonly log: MachineLog;
+  /** Where outgoing connections go through the gate. */
+  readonly network: Network;
+  /** Model time: delays, and a reset of a connection added while a reset is active. */
+  readonly scheduler: Scheduler;
+  /** The `since` of a fault applied now. */
+  readonly stamp: () => string;
 }
 
 export class FaultGate {
@@ -150,6 +157,11 @@ export class FaultGate {
   };
 
   constructor(private readonly options: FaultGateOptions) {}
+
+  /** The machine's scheduler (delay lines run on it). */
+  get scheduler(): Scheduler {
+    return this.options.scheduler;
+  }
 
   /** The fault in force, or null: the one check every frame pays. */
   get fault(): LiveFault | null {
@@ -182,7 +194,7 @@ export class FaultGate {
     const lossRate = request.lossRate ?? d.lossRate;
     const delayMs = request.delayMs ?? d.delayMs;
     const jitterMs = request.jitterMs ?? d.jitterMs;
-    const since = new Date().toISOString();
+    const since = this.options.stamp();
     const view: ActiveFault =
       mode === 'loss'
         ? { mode, direction, since, lossRate, seed }
@@ -232,7 +244,7 @@ export class FaultGate {
    * Whether an accepted link may proceed; while a reset fault is active it is reset at
    * once (counted as refused) and false is returned: the caller drops it.
    */
-  admit(link: TcpLink): boolean {
+  admit(link: NetLink): boolean {
     if (!this.refusing) return true;
     this.counters.connections.refused++;
     link.close(FAULT_RESET_REASON, { reset: true });
@@ -242,14 +254,14 @@ export class FaultGate {
   /**
    * Connects through the gate: rejects with FaultRefusedError (code FAULT_REFUSED_CODE)
    * while a reset fault is active, also when it started during the connect; otherwise
-   * like connectTcp().
+   * like the network's connect().
    */
-  async connect(host: string, port: number): Promise<TcpLink> {
+  async connect(host: string, port: number): Promise<NetLink> {
     if (this.refusing) {
       this.counters.connections.refused++;
       throw new FaultRefusedError(host, port);
     }
-    const link = await connectTcp(host, port);
+    const link = await this.options.network.connect(host, port);
     if (this.refusing) {
       this.counters.connections.refused++;
       link.close(FAULT_RESET_REASON, { reset: true });
@@ -268,7 +280,7 @@ export class FaultGate {
     const fault = this.live;
     if (!fault) return;
     if (fault.mode === 'reset') {
-      setImmediate(() => {
+      this.options.scheduler.schedule(0, () => {
         if (this.members.has(member) && this.refusing) this.reset(member);
       });
     } else {
@@ -286,60 +298,6 @@ export class FaultGate {
     this.live = null;
     for (const m of this.members) m.discard();
     this.members.clear();
-  }
-
-  /** Registers swapnet_node_fault_active and the frame counters on the node's registry. */
-  register(registry: Registry): void {
-    gaugeFn(
-      registry,
-      'swapnet_node_fault_active',
-      "1 while this node's fault gate applies the mode",
-      ['mode'],
-      (set) => {
-        for (const mode of GATE_MODES) set({ mode }, this.live?.mode === mode ? 1 : 0);
-      },
-    );
-    counterFn(
-      registry,
-      'swapnet_fault_frames_dropped_total',
-      "Frames this node's fault gate dropped, by mode and direction",
-      ['mode', 'direction'],
-      (set) => {
-        for (const mode of ['blackhole', 'loss'] as const) {
-          const c = this.counters.dropped[mode];
-          set({ mode, direction: 'in' }, c.in);
-          set({ mode, direction: 'out' }, c.out);
-        }
-      },
-    );
-    counterFn(
-      registry,
-      'swapnet_fault_frames_held_total',
-      "Outgoing frames this node's fault gate held during a stall (written at heal)",
-      ['mode', 'direction'],
-      (set) => set({ mode: 'stall', direction: 'out' }, this.counters.held.stall.out),
-    );
-    counterFn(
-      registry,
-      'swapnet_fault_frames_delayed_total',
-      "Frames this node's fault gate delivered late, by direction",
-      ['mode', 'direction'],
-      (set) => {
-        const c = this.counters.delayed.delay;
-        set({ mode: 'delay', direction: 'in' }, c.in);
-        set({ mode: 'delay', direction: 'out' }, c.out);
-      },
-    );
-    counterFn(
-      registry,
-      'swapnet_fault_connections_total',
-      "Connections this node's reset fault reset or refused",
-      ['action'],
-      (set) => {
-        set({ action: 'reset' }, this.counters.connections.reset);
-        set({ action: 'refused' }, this.counters.connections.refused);
-      },
-    );
   }
 
   private reset(member: GateMember): void {

@@ -7,27 +7,31 @@ import {
   type CloseReason,
   type ConnectionEvents,
   type ConnectionOptions,
-} from '../netstack/connection.ts';
-import type { Frame, FrameFields } from '../netstack/frame.ts';
-import type { Hello } from '../netstack/hello.ts';
-import type { TcpLink } from '../netstack/tcp-link.ts';
+} from '../../netstack/connection.ts';
+import type { Frame, FrameFields } from '../../netstack/frame.ts';
+import type { Hello } from '../../netstack/hello.ts';
+import type { Scheduler, Timer } from '../../reserve/clock.ts';
 import type { FaultGate, GateMember, LiveFault } from './fault-gate.ts';
+import type { NetLink } from './network.ts';
 
 /**
  * Items released in order at max(previous release, now + delay): a delay line that
- * never reorders. Wall time (performance.now), re-armed when a timer fires early.
+ * never reorders. Model time (the injected scheduler), re-armed when a timer fires early.
  */
 export class DelayLine<T> {
   private items: { readonly at: number; readonly item: T }[] = [];
   private head = 0;
   private last = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
 
   /** `release` gets every item due, oldest first. */
-  constructor(private readonly release: (items: readonly T[]) => void) {}
+  constructor(
+    private readonly scheduler: Scheduler,
+    private readonly release: (items: readonly T[]) => void,
+  ) {}
 
   push(item: T, delayMs: number): void {
-    const at = Math.max(this.last, performance.now() + delayMs);
+    const at = Math.max(this.last, this.scheduler.now() + delayMs);
     this.last = at;
     this.items.push({ at, item });
     if (!this.timer) this.arm();
@@ -44,7 +48,7 @@ export class DelayLine<T> {
 
   /** Drops everything still waiting. */
   cancel(): void {
-    clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
     this.items = [];
     this.head = 0;
@@ -53,12 +57,14 @@ export class DelayLine<T> {
   private arm(): void {
     const next = this.items[this.head];
     if (!next) return;
-    this.timer = setTimeout(() => this.fire(), Math.max(0, Math.ceil(next.at - performance.now())));
+    this.timer = this.scheduler.schedule(Math.max(0, next.at - this.scheduler.now()), () =>
+      this.fire(),
+    );
   }
 
   private fire(): void {
     this.timer = undefined;
-    const now = performance.now();
+    const now = this.scheduler.now();
     const due: T[] = [];
     while (this.head < this.items.length) {
       const e = this.items[this.head] as { at: number; item: T };
@@ -89,18 +95,18 @@ export class GatedConnection implements GateMember {
    */
   constructor(
     private readonly gate: FaultGate,
-    readonly link: TcpLink,
+    readonly link: NetLink,
     options: ConnectionOptions,
     private readonly events: ConnectionEvents,
   ) {
-    this.delayedIn = new DelayLine((frames) => {
+    this.delayedIn = new DelayLine(gate.scheduler, (frames) => {
       for (const f of frames) {
         if (this.connection.closed) return;
         events.frame(f);
       }
       events.batchEnd();
     });
-    this.delayedOut = new DelayLine((frames) => {
+    this.delayedOut = new DelayLine(gate.scheduler, (frames) => {
       for (const f of frames) this.connection.send(f);
     });
     this.connection = new Connection(link, options, {
