@@ -234,7 +234,7 @@ export async function startUmlRig(o: UmlRigOptions): Promise<UmlRig> {
         detached: true,
         stdio: ['pipe', 'pipe', 'pipe'],
         cwd: dir,
-        env: { PATH: process.env.PATH ?? '', TMPDIR: dir },
+        env: { PATH: process.env.PATH ?? '', TMPDIR: dir, HOME: dir },
       },
     );
     const consoleLines = createInterface({ input: guest.stdout as NodeJS.ReadableStream });
