@@ -30,8 +30,12 @@ say "{\"event\":\"boot\",\"kernel\":\"$(uname -r)\"}"
 ip link set lo up || fail ip-lo
 ip addr add "${SWAPNET_GUEST_IP:-192.0.2.2}/24" dev vec0 || fail ip-addr
 ip link set vec0 up || fail ip-link
-# One ping before nbd-client makes the first connection reliable (real-kernel-rig.md).
-ping -c1 -W5 "$SWAPNET_NBD_HOST" >/dev/null 2>&1 || ping -c1 -W5 "$SWAPNET_NBD_HOST" >/dev/null 2>&1 || fail ping
+# One round trip before nbd-client makes the first connection reliable
+# (real-kernel-rig.md used ping; a TCP connect does not need ping installed on the host).
+probe() {
+  perl -MIO::Socket::INET -e 'exit(IO::Socket::INET->new(PeerAddr => $ARGV[0], PeerPort => $ARGV[1], Timeout => 5) ? 0 : 1)' "$SWAPNET_NBD_HOST" "$SWAPNET_NBD_PORT"
+}
+probe || probe || probe || fail probe
 
 insmod "/usr/lib/uml/modules/$(uname -r)/kernel/drivers/block/nbd.ko" || fail insmod
 if [ -n "${SWAPNET_MIN_FREE_KBYTES:-}" ]; then
