@@ -30,6 +30,12 @@ export interface AStackOptions {
   /** Send buffer of sockets that do not set their own (bytes); default tcp_wmem[1]. */
   readonly sndbuf?: number;
   readonly rto?: RtoOptions;
+  /**
+   * 'never': the NIC allocates receive buffers with plain GFP_ATOMIC whatever the era
+   * says, so none comes from the reserve and none is marked pfmemalloc (UML's vector
+   * driver, prep_skb in arch/um/drivers/vector_kern.c). Default 'era'.
+   */
+  readonly nicReserve?: 'era' | 'never';
 }
 
 export interface OpenSocketOptions {
@@ -92,7 +98,9 @@ export class AStack {
     this.rcvbuf = options.rcvbuf ?? derived.tcpRmem[1];
     this.sndbuf = options.sndbuf ?? derived.tcpWmem[1];
     this.rto = options.rto;
-    this.rxPath = new ReceivePath(this.model, this.era, this.tcpMem, this.rx);
+    const rxEra: EraKnobs =
+      options.nicReserve === 'never' ? { ...this.era, rxReserve: 'never' } : this.era;
+    this.rxPath = new ReceivePath(this.model, rxEra, this.tcpMem, this.rx);
   }
 
   /** Every open socket, as `ss -tmi` would show it. */

@@ -65,6 +65,11 @@ export const KNOB_SPECS = {
     false,
     'mark the swap socket SOCK_MEMALLOC (needs era 3.6+)',
   ],
+  'net.nicReserve': [
+    z.enum(['era', 'never']),
+    'era',
+    "A's NIC: receive buffers may come from the reserve as the era's drivers allow (era), or never (plain GFP_ATOMIC, nothing tagged pfmemalloc: UML's vector driver)",
+  ],
   'net.rtoMinMs': [int(1, 60_000), 200, 'first retransmission timeout'],
   'net.rtoMaxMs': [int(1, 600_000), 3000, 'retransmission back-off cap'],
   'swap.queueDepth': [

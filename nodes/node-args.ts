@@ -24,6 +24,8 @@ export interface NodeArgs {
   readonly peer: HostPort | null;
   /** C's swap store file. */
   readonly store: string | null;
+  /** C: where to serve the store over NBD (nbd-server.ts), or null for no NBD listener. */
+  readonly nbdListen: HostPort | null;
   /** A: start the hog and reader at once ('auto'), or when told ('manual'). */
   readonly workloads: 'auto' | 'manual';
   readonly knobs: Knobs;
@@ -38,6 +40,8 @@ export const NODE_USAGE = `usage: node nodes/main.ts --role a|b|c [options]   (S
   --http HOST:PORT      /metrics /healthz /status /control; default 127.0.0.1:0
   --peer HOST:PORT      B: A's service address; A: C's swap address
   --store FILE          C: the swap store file (required for C)
+  --nbd-listen HOST:PORT  C: also serve the store over NBD (kernel nbd-client); no token
+                        protects it: bind 127.0.0.1 or a namespace's own address
   --knobs JSON          a full or partial knob object (as printed by swapnet list)
   --set KEY=VALUE       one knob (repeatable)
   --seed N              seed for every random choice (default 1)
@@ -59,6 +63,7 @@ const Flags = z.strictObject({
   http: hostPort.default({ host: '127.0.0.1', port: 0 }),
   peer: hostPort.optional(),
   store: z.string().min(1).optional(),
+  'nbd-listen': hostPort.optional(),
   knobs: z.string().optional(),
   set: z.array(z.string()).default([]),
   seed: z.coerce.number().int().min(0).max(0xffffffff).default(1),
@@ -77,6 +82,7 @@ export function parseNodeArgs(argv: readonly string[], env: NodeJS.ProcessEnv): 
         http: { type: 'string' },
         peer: { type: 'string' },
         store: { type: 'string' },
+        'nbd-listen': { type: 'string' },
         knobs: { type: 'string' },
         set: { type: 'string', multiple: true },
         seed: { type: 'string' },
@@ -116,12 +122,15 @@ export function parseNodeArgs(argv: readonly string[], env: NodeJS.ProcessEnv): 
   knobs = applySets(knobs, f.set);
   if (f.role !== 'c' && !f.peer) throw new ConfigError('--peer', `required for node ${f.role}`);
   if (f.role === 'c' && !f.store) throw new ConfigError('--store', 'required for node c');
+  if (f.role !== 'c' && f['nbd-listen'])
+    throw new ConfigError('--nbd-listen', `only node c serves NBD, not node ${f.role}`);
   return {
     role: f.role,
     listen: f.listen,
     http: f.http,
     peer: f.peer ?? null,
     store: f.store ?? null,
+    nbdListen: f['nbd-listen'] ?? null,
     workloads: f.workloads,
     knobs,
     token,

@@ -6,6 +6,7 @@ import { ConfigError } from '../reserve/errors.ts';
 import { faultControl } from './fault-control.ts';
 import { deviceSlots, MachineC } from './machines/machine-c.ts';
 import { counterFn, gaugeFn } from './metrics.ts';
+import { startNbdServer } from './nbd-server.ts';
 import { machineContext, type NodeRuntime, type RunningNode } from './node-shell.ts';
 import { SwapStore } from './swap-store.ts';
 
@@ -39,6 +40,19 @@ export async function startC(rt: NodeRuntime): Promise<RunningNode> {
     },
   );
   rt.adoptGate(c.gate);
+  const nbd = args.nbdListen
+    ? await startNbdServer({
+        listen: args.nbdListen,
+        store,
+        gate: c.gate,
+        scheduler: rt.scheduler,
+        log,
+      }).catch(async (err: unknown) => {
+        await c.stop();
+        throw err;
+      })
+    : null;
+  nbd?.register(registry);
   const stats = c.stats;
   gaugeFn(registry, 'swapnet_store_pages', 'Pages stored in the swap store', [], (set) =>
     set({}, store.pages),
@@ -85,11 +99,14 @@ export async function startC(rt: NodeRuntime): Promise<RunningNode> {
   );
 
   return {
-    listen: c.listen,
+    listen: { ...c.listen, ...(nbd ? { nbd: { host: nbd.host, port: nbd.port } } : {}) },
     healthy: () => c.healthy(),
     sockets: () => c.sockets(),
     status: () => c.status(),
     control: faultControl(c.gate),
-    stop: () => c.stop(),
+    stop: async () => {
+      await nbd?.close();
+      await c.stop();
+    },
   };
 }

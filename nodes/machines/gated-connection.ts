@@ -18,7 +18,7 @@ import type { NetLink } from './network.ts';
  * Items released in order at max(previous release, now + delay): a delay line that
  * never reorders. Model time (the injected scheduler), re-armed when a timer fires early.
  */
-class DelayLine<T> {
+export class DelayLine<T> {
   private items: { readonly at: number; readonly item: T }[] = [];
   private head = 0;
   private last = 0;

@@ -118,6 +118,7 @@ export class MachineA {
       ...(k['net.tcpMem'] ? { tcpMem: k['net.tcpMem'] } : {}),
       ...(k['net.rcvbufBytes'] !== null ? { rcvbuf: k['net.rcvbufBytes'] } : {}),
       rto: { minMs: k['net.rtoMinMs'], maxMs: k['net.rtoMaxMs'] },
+      nicReserve: k['net.nicReserve'],
     });
     const nbd = this.model.tasks.spawn('nbd0', {
       flags: nbdSenderFlags(ERA_KNOBS[k.era]),

@@ -8,9 +8,9 @@ import { memoryLinkPair } from '../../netstack/memory-link.ts';
 import { makeModel, setFree } from '../helpers/model.ts';
 import { wireA, wirePeer } from '../helpers/wire.ts';
 
-async function run(era: EraName, memallocSwap: boolean) {
+async function run(era: EraName, memallocSwap: boolean, nicReserve: 'era' | 'never' = 'era') {
   const t = makeModel();
-  const stack = new AStack({ model: t.model, era: ERA_KNOBS[era] });
+  const stack = new AStack({ model: t.model, era: ERA_KNOBS[era], nicReserve });
   const [aB, bA] = memoryLinkPair(t.sched, { latencyMs: 1 });
   const [aC, cA] = memoryLinkPair(t.sched, { latencyMs: 1 });
   wireA(stack, aB);
@@ -90,5 +90,15 @@ describe('flood against a memalloc swap socket, in memory', () => {
     expect(stack.rx.drops.nomem.swap).toBeGreaterThan(0);
     expect(stack.rx.drops.pfmemalloc.swap).toBe(0);
     expect(swapMessages).toBe(0);
+  });
+
+  it("a NIC that does not take part in the reserve (net.nicReserve=never, UML's vector driver): nothing is tagged pfmemalloc, and the memalloc swap socket loses C's frames nomem", async () => {
+    const { stack, swapMessages, cUnacked, reserveBeforeRead } = await run('modern', true, 'never');
+    expect(stack.rx.drops.pfmemalloc.service).toBe(0);
+    expect(stack.rx.drops.pfmemalloc.swap).toBe(0);
+    expect(stack.rx.drops.nomem.swap).toBeGreaterThan(0);
+    expect(reserveBeforeRead).toBe(0);
+    expect(swapMessages).toBe(0);
+    expect(cUnacked).toBeGreaterThan(0);
   });
 });

@@ -1,0 +1,69 @@
+#!/bin/sh
+# PID 1 of swapnet's User-Mode Linux guest (orchestrator/uml/rig.ts boots it with
+# init=<this file>, the host's / as a read-only hostfs root). The kernel hands it the
+# SWAPNET_* variables of its command line. It brings up vec0, loads nbd.ko, attaches
+# /dev/nbd0 to C (the kernel's own TCP socket, or a relay for SWAPNET_TRANSPORT=relay),
+# swaps on it, starts the sampler, runs the program asked for, and halts the guest.
+# Lines starting "SWAPNET " on the console are JSON for the host; the rest is the log.
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export PATH
+HERE=$(dirname "$0")
+
+say() { echo "SWAPNET $1"; }
+halt_guest() {
+  sync
+  echo o >/proc/sysrq-trigger
+  sleep 60
+}
+fail() {
+  say "{\"event\":\"error\",\"step\":\"$1\"}"
+  halt_guest
+}
+
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mountpoint -q /dev || mount -t devtmpfs dev /dev
+mount -t tmpfs -o size=8m tmp /tmp
+
+say "{\"event\":\"boot\",\"kernel\":\"$(uname -r)\"}"
+
+ip link set lo up || fail ip-lo
+ip addr add "${SWAPNET_GUEST_IP:-192.0.2.2}/24" dev vec0 || fail ip-addr
+ip link set vec0 up || fail ip-link
+# One round trip before nbd-client makes the first connection reliable
+# (real-kernel-rig.md used ping; a TCP connect does not need ping installed on the host).
+probe() {
+  perl -MIO::Socket::INET -e 'exit(IO::Socket::INET->new(PeerAddr => $ARGV[0], PeerPort => $ARGV[1], Timeout => 5) ? 0 : 1)' "$SWAPNET_NBD_HOST" "$SWAPNET_NBD_PORT"
+}
+probe || probe || probe || fail probe
+
+insmod "/usr/lib/uml/modules/$(uname -r)/kernel/drivers/block/nbd.ko" || fail insmod
+if [ -n "${SWAPNET_MIN_FREE_KBYTES:-}" ]; then
+  echo "$SWAPNET_MIN_FREE_KBYTES" >/proc/sys/vm/min_free_kbytes || fail min-free-kbytes
+fi
+
+# The sampler first, locked in memory, so that it reports while memory is tight.
+if [ "${SWAPNET_AGENT_MS:-0}" -gt 0 ]; then
+  perl "$HERE/agent.pl" "$SWAPNET_AGENT_MS" &
+fi
+
+if [ "${SWAPNET_TRANSPORT:-tcp}" = relay ]; then
+  # vanilla: the kernel's NBD socket is a Unix socket to a relay that forwards over an
+  # ordinary TCP socket (not SOCK_MEMALLOC), like a userspace NBD or TLS proxy.
+  perl "$HERE/relay.pl" /tmp/nbd.sock "$SWAPNET_NBD_HOST" "$SWAPNET_NBD_PORT" &
+  i=0
+  while [ ! -S /tmp/nbd.sock ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+  nbd-client -u /tmp/nbd.sock /dev/nbd0 -N swapnet -b 4096 -L -s || fail nbd-client
+else
+  nbd-client "$SWAPNET_NBD_HOST" "$SWAPNET_NBD_PORT" /dev/nbd0 -N swapnet -b 4096 -L -s || fail nbd-client
+fi
+mkswap /dev/nbd0 >/dev/null || fail mkswap
+swapon /dev/nbd0 || fail swapon
+say "{\"event\":\"swapon\",\"memTotalKb\":$(awk '/^MemTotal/ {print $2}' /proc/meminfo),\"swapTotalKb\":$(awk '/^SwapTotal/ {print $2}' /proc/meminfo)}"
+
+case "${SWAPNET_PROGRAM:-}" in
+  pattern) perl "$HERE/pattern-hog.pl" "$SWAPNET_HOG_MIB" ;;
+  *) say "{\"event\":\"error\",\"step\":\"program\"}" ;;
+esac
+say "{\"event\":\"done\",\"status\":$?}"
+halt_guest
