@@ -287,6 +287,16 @@ export async function startUmlRig(o: UmlRigOptions): Promise<UmlRig> {
       close: async () => {
         teardownSync();
         process.removeListener('exit', onExit);
+        // SIGKILL is sent; C is gone once its exit is seen (not before close resolves).
+        const child = c;
+        if (child && child.exitCode === null && child.signalCode === null)
+          await new Promise<void>((done) => {
+            const timer = setTimeout(done, 5000);
+            child.once('exit', () => {
+              clearTimeout(timer);
+              done();
+            });
+          });
       },
     };
   } catch (err) {

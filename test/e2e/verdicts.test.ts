@@ -25,6 +25,7 @@ afterAll(() => {
 
 /** Every key of `run --json` (DESIGN.md section 9), nested objects by their own keys. */
 const RESULT_KEYS = {
+  engine: 'string',
   scenario: 'string',
   policy: 'string',
   era: 'string',

@@ -23,7 +23,14 @@ fail() {
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mountpoint -q /dev || mount -t devtmpfs dev /dev
-mount -t tmpfs -o size=8m tmp /tmp
+# A writable scratch directory (the root is the host's, read-only). Not /tmp when the
+# project itself lives under /tmp (a clone there, as CI's may be): a tmpfs over it would
+# hide this very script's siblings.
+case "$HERE" in
+  /tmp/*) SCRATCH=/run ;;
+  *) SCRATCH=/tmp ;;
+esac
+mount -t tmpfs -o size=8m scratch "$SCRATCH"
 
 say "{\"event\":\"boot\",\"kernel\":\"$(uname -r)\"}"
 
@@ -50,10 +57,10 @@ fi
 if [ "${SWAPNET_TRANSPORT:-tcp}" = relay ]; then
   # vanilla: the kernel's NBD socket is a Unix socket to a relay that forwards over an
   # ordinary TCP socket (not SOCK_MEMALLOC), like a userspace NBD or TLS proxy.
-  perl "$HERE/relay.pl" /tmp/nbd.sock "$SWAPNET_NBD_HOST" "$SWAPNET_NBD_PORT" &
+  perl "$HERE/relay.pl" "$SCRATCH/nbd.sock" "$SWAPNET_NBD_HOST" "$SWAPNET_NBD_PORT" &
   i=0
-  while [ ! -S /tmp/nbd.sock ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-  nbd-client -u /tmp/nbd.sock /dev/nbd0 -N swapnet -b 4096 -L -s || fail nbd-client
+  while [ ! -S "$SCRATCH/nbd.sock" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+  nbd-client -u "$SCRATCH/nbd.sock" /dev/nbd0 -N swapnet -b 4096 -L -s || fail nbd-client
 else
   nbd-client "$SWAPNET_NBD_HOST" "$SWAPNET_NBD_PORT" /dev/nbd0 -N swapnet -b 4096 -L -s || fail nbd-client
 fi
