@@ -251,57 +251,27 @@ class NbdConnection implements GateMember {
   /** An incoming message passes the gate (per message: the stream itself is never cut). */
   private receive(msg: NbdClientMessage): void {
     const fault = this.s.gate.fault;
-    if (msg.kind === 'error' || fault === null || !fault.in || fault.mode === 'stall') {
+    // A malformed stream is counted and closed whatever the fault.
+    const fate = msg.kind === 'error' || fault === null ? null : this.s.gate.fate(fault, 'in');
+    if (fate === null) {
       this.handle(msg);
       return;
     }
-    const c = this.s.gate.counters;
-    switch (fault.mode) {
-      case 'blackhole':
-        c.dropped.blackhole.in++;
-        return;
-      case 'loss':
-        if (fault.rng.chance(fault.lossRate)) c.dropped.loss.in++;
-        else this.handle(msg);
-        return;
-      case 'delay':
-        c.delayed.delay.in++;
-        // The handshake's phase switch must happen before later bytes are decoded.
-        if (!this.transmitting) this.handshakeBlocked = true;
-        this.delayedIn.push(msg, fault.delayMs + fault.rng.next() * fault.jitterMs);
-        return;
-      case 'reset':
-        return;
+    if (fate.kind === 'pass') this.handle(msg);
+    else if (fate.kind === 'delay') {
+      // The handshake's phase switch must happen before later bytes are decoded.
+      if (!this.transmitting) this.handshakeBlocked = true;
+      this.delayedIn.push(msg, fate.ms);
     }
   }
 
   /** An outgoing message passes the gate. */
   private send(bytes: Uint8Array): void {
     const fault = this.s.gate.fault;
-    if (fault === null || !fault.out) {
-      this.link.write(bytes);
-      return;
-    }
-    const c = this.s.gate.counters;
-    switch (fault.mode) {
-      case 'stall':
-        c.held.stall.out++;
-        this.held.push(bytes);
-        return;
-      case 'blackhole':
-        c.dropped.blackhole.out++;
-        return;
-      case 'loss':
-        if (fault.rng.chance(fault.lossRate)) c.dropped.loss.out++;
-        else this.link.write(bytes);
-        return;
-      case 'delay':
-        c.delayed.delay.out++;
-        this.delayedOut.push(bytes, fault.delayMs + fault.rng.next() * fault.jitterMs);
-        return;
-      case 'reset':
-        return;
-    }
+    const fate = fault === null ? null : this.s.gate.fate(fault, 'out');
+    if (fate === null || fate.kind === 'pass') this.link.write(bytes);
+    else if (fate.kind === 'hold') this.held.push(bytes);
+    else if (fate.kind === 'delay') this.delayedOut.push(bytes, fate.ms);
   }
 
   private handle(msg: NbdClientMessage): void {

@@ -104,6 +104,20 @@ export interface GateMember {
   discard(): void;
 }
 
+/**
+ * What the active fault does to one message crossing the gate in one direction: `pass`
+ * it, `drop` it, `hold` it until heal (a stall outward: the sender is told "backed up"),
+ * `delay` it by `ms`, or nothing at all because the connection is being `reset`.
+ */
+export type MessageFate =
+  | { readonly kind: 'pass' | 'drop' | 'hold' | 'reset' }
+  | { readonly kind: 'delay'; readonly ms: number };
+
+const PASS: MessageFate = { kind: 'pass' };
+const DROP: MessageFate = { kind: 'drop' };
+const HOLD: MessageFate = { kind: 'hold' };
+const RESET: MessageFate = { kind: 'reset' };
+
 /** The stable code of a connect refused by this node's own `reset` fault. */
 export const FAULT_REFUSED_CODE = ERROR_CODES.faultRefused;
 
@@ -166,6 +180,35 @@ export class FaultGate {
   /** The fault in force, or null: the one check every frame pays. */
   get fault(): LiveFault | null {
     return this.live;
+  }
+
+  /**
+   * The fate of one message (a frame, an NBD request or reply) under `fault` going `dir`,
+   * counted in the gate's counters: the one place the per-message fault modes live, for
+   * every protocol that crosses the gate. Inward, a stall passes what was read before the
+   * socket stopped reading; outward it holds.
+   */
+  fate(fault: LiveFault, dir: 'in' | 'out'): MessageFate {
+    if (!fault[dir]) return PASS;
+    const c = this.counters;
+    switch (fault.mode) {
+      case 'stall':
+        if (dir === 'in') return PASS;
+        c.held.stall.out++;
+        return HOLD;
+      case 'blackhole':
+        c.dropped.blackhole[dir]++;
+        return DROP;
+      case 'loss':
+        if (!fault.rng.chance(fault.lossRate)) return PASS;
+        c.dropped.loss[dir]++;
+        return DROP;
+      case 'delay':
+        c.delayed.delay[dir]++;
+        return { kind: 'delay', ms: fault.delayMs + fault.rng.next() * fault.jitterMs };
+      case 'reset':
+        return RESET;
+    }
   }
 
   /** True while a `reset` fault refuses connections. */

@@ -182,52 +182,24 @@ export class GatedConnection implements GateMember {
   }
 
   private receiveFaulty(fault: LiveFault, f: Frame): void {
-    if (!fault.in) {
-      this.events.frame(f);
-      return;
-    }
-    const c = this.gate.counters;
-    switch (fault.mode) {
-      case 'blackhole':
-        c.dropped.blackhole.in++;
-        return;
-      case 'loss':
-        if (fault.rng.chance(fault.lossRate)) c.dropped.loss.in++;
-        else this.events.frame(f);
-        return;
-      case 'delay':
-        c.delayed.delay.in++;
-        this.delayedIn.push(f, fault.delayMs + fault.rng.next() * fault.jitterMs);
-        return;
-      case 'stall':
-        // Read before the socket was paused (the rest of that chunk): deliver.
-        this.events.frame(f);
-        return;
-      case 'reset':
-        // The connection is being reset (on a later turn when it was just added).
-        return;
-    }
+    const fate = this.gate.fate(fault, 'in');
+    if (fate.kind === 'pass') this.events.frame(f);
+    else if (fate.kind === 'delay') this.delayedIn.push(f, fate.ms);
   }
 
   private sendFaulty(fault: LiveFault, f: FrameFields): boolean {
-    if (!fault.out) return this.connection.send(f);
-    if (this.connection.closed) return false;
-    const c = this.gate.counters;
-    switch (fault.mode) {
-      case 'stall':
-        c.held.stall.out++;
+    if (fault.out && this.connection.closed) return false;
+    const fate = this.gate.fate(fault, 'out');
+    switch (fate.kind) {
+      case 'pass':
+        return this.connection.send(f);
+      case 'hold':
         this.held.push(f);
         return false;
-      case 'blackhole':
-        c.dropped.blackhole.out++;
-        return true;
-      case 'loss':
-        if (!fault.rng.chance(fault.lossRate)) return this.connection.send(f);
-        c.dropped.loss.out++;
-        return true;
       case 'delay':
-        c.delayed.delay.out++;
-        this.delayedOut.push(f, fault.delayMs + fault.rng.next() * fault.jitterMs);
+        this.delayedOut.push(f, fate.ms);
+        return true;
+      case 'drop':
         return true;
       case 'reset':
         return false;
