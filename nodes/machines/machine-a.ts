@@ -20,7 +20,7 @@ import { acceptFrames, type HostPort } from './frame-acceptor.ts';
 import type { FaultGate } from './fault-gate.ts';
 import { GatedConnection } from './gated-connection.ts';
 import { LATENCY_BOUNDS_MS, LatencyHistogram } from './latency-histogram.ts';
-import { gateFor, type MachineContext } from './machine-context.ts';
+import { acceptContext, gateFor, type MachineContext } from './machine-context.ts';
 import type { NetListener } from './network.ts';
 import { SwapDriver } from './swap-driver.ts';
 import { newWorkloadStats, Service, startHog, startReader, type Workload } from './workloads.ts';
@@ -198,15 +198,10 @@ export class MachineA {
       memcg ? { memcg } : {},
     );
     const listener = await acceptFrames({
+      ...acceptContext(ctx, this.gate),
       listen: opts.listen,
-      token: ctx.token,
       self: 'a',
       roles: ['b'],
-      log: ctx.log,
-      counters: ctx.counters,
-      gate: this.gate,
-      network: ctx.network,
-      ...(ctx.helloTimeoutMs !== undefined ? { helloTimeoutMs: ctx.helloTimeoutMs } : {}),
       accept: (connection, _peer, link) => {
         const aconn = this.stack.attach({ send: (f) => connection.send(f) });
         this.bConnections.add(aconn);

@@ -9,7 +9,7 @@ import { PAGE_SIZE } from '../../reserve/units.ts';
 import type { Knobs } from '../knobs.ts';
 import type { FaultGate } from './fault-gate.ts';
 import { acceptFrames, type HostPort } from './frame-acceptor.ts';
-import { gateFor, type MachineContext } from './machine-context.ts';
+import { acceptContext, gateFor, type MachineContext } from './machine-context.ts';
 import type { NetListener } from './network.ts';
 import type { PageStore } from './page-store.ts';
 import { decodeSwapMessage, encodeReply, SWAP_STATUS, type SwapStatus } from './swap-protocol.ts';
@@ -86,15 +86,10 @@ export class MachineC {
   private async boot(listen: HostPort): Promise<void> {
     const { ctx } = this;
     const listener = await acceptFrames({
+      ...acceptContext(ctx, this.gate),
       listen,
-      token: ctx.token,
       self: 'c',
       roles: ['a'],
-      log: ctx.log,
-      counters: ctx.counters,
-      gate: this.gate,
-      network: ctx.network,
-      ...(ctx.helloTimeoutMs !== undefined ? { helloTimeoutMs: ctx.helloTimeoutMs } : {}),
       accept: (connection, _peer, link) => {
         const stack = new PeerStack({
           scheduler: ctx.scheduler,

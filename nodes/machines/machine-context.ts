@@ -37,3 +37,15 @@ export function gateFor(ctx: MachineContext): FaultGate {
     stamp: ctx.stamp,
   });
 }
+
+/** What every listener of a machine shares: the token, its log, counters, gate and network. */
+export function acceptContext(ctx: MachineContext, gate: FaultGate) {
+  return {
+    token: ctx.token,
+    log: ctx.log,
+    counters: ctx.counters,
+    gate,
+    network: ctx.network,
+    ...(ctx.helloTimeoutMs !== undefined ? { helloTimeoutMs: ctx.helloTimeoutMs } : {}),
+  };
+}
