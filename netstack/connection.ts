@@ -1,6 +1,7 @@
 // One link seen as a frame stream: decodes what arrives (malformed input closes the
 // link with a reason, counted, never thrown), encodes and writes frames, and enforces
 // the HELLO handshake on the accepting side.
+import { takeBytes } from './byte-slab.ts';
 import type { DecodeError } from './frame-decoder.ts';
 import { FrameDecoder } from './frame-decoder.ts';
 import {
@@ -127,7 +128,8 @@ export class Connection {
       this.outLength = 0;
       return;
     }
-    const bytes = this.out.slice(0, this.outLength);
+    const bytes = takeBytes(this.outLength);
+    bytes.set(this.out.subarray(0, this.outLength));
     this.outLength = 0;
     this.link.write(bytes);
   }

@@ -98,7 +98,14 @@ export class Flow<Tag = unknown> {
   private readonly inFlight: SentMessage<Tag>[] = [];
   private inFlightHead = 0;
   private rtoMs: number;
+  /**
+   * The retransmission (or probe) timer. Every new ACK restarts it, so instead of a
+   * cancel and a new timer per ACK it runs lazily: `timerDue` is when it is due (undefined:
+   * stopped) and the scheduled `timer`, when it fires early, re-arms itself for the rest.
+   */
   private timer: Timer | undefined;
+  private timerDue: number | undefined;
+  private timerAt = 0;
   private dupAcks = 0;
   private recoverPoint = 0;
   private ackPending = false;
@@ -152,7 +159,7 @@ export class Flow<Tag = unknown> {
       unackedMessages: this.unacked,
       waitingMessages: this.queued,
       rtoMs: this.rtoMs,
-      timerArmed: this.timer !== undefined,
+      timerArmed: this.timerDue !== undefined,
       backedUp: this.blocked,
       ...this.counters,
     };
@@ -310,8 +317,7 @@ export class Flow<Tag = unknown> {
       this.dupAcks = 0;
       this.rtoMs = this.rto.minMs;
       this.sndWndEdge = edge;
-      this.timer?.cancel();
-      this.timer = undefined;
+      this.timerDue = undefined;
       if (done.length > 0) this.opts.onAcked?.(done);
       if (!this.blocked) this.transmitWaiting();
       this.armTimer();
@@ -343,6 +349,7 @@ export class Flow<Tag = unknown> {
     this.closed = true;
     this.timer?.cancel();
     this.timer = undefined;
+    this.timerDue = undefined;
     this.delackTimer?.cancel();
     this.delackTimer = undefined;
     this.openTimer?.cancel();
@@ -383,30 +390,49 @@ export class Flow<Tag = unknown> {
   }
 
   private armTimer(): void {
-    if (this.timer || this.closed) return;
+    if (this.timerDue !== undefined || this.closed) return;
     const needRto = this.unacked > 0;
     const needProbe = !needRto && this.queued > 0;
     if (!needRto && !needProbe) return;
-    this.timer = this.opts.scheduler.schedule(this.rtoMs, () => {
+    this.timerDue = this.opts.scheduler.now() + this.rtoMs;
+    // A timer still set for a backed-off RTO would fire too late for this one.
+    if (this.timer && this.timerAt > this.timerDue) {
+      this.timer.cancel();
       this.timer = undefined;
-      if (this.closed) return;
-      if (this.unacked > 0) {
-        this.counters.rtoFires++;
-        this.retransmitAll();
-      } else if (this.queued > 0) {
-        this.counters.probes++;
-        this.opts.transmit({
-          type: FRAME_TYPE.ACK,
-          flags: FRAME_FLAG.PROBE,
-          flowId: this.flowId,
-          ack: this.rcvNxt,
-          window: this.opts.window(),
-        });
-      }
-      this.rtoMs = Math.min(this.rtoMs * 2, this.rto.maxMs);
-      this.armTimer();
-    });
+    }
+    if (!this.timer) this.scheduleTimer(this.rtoMs);
   }
+
+  private scheduleTimer(delayMs: number): void {
+    this.timerAt = this.opts.scheduler.now() + delayMs;
+    this.timer = this.opts.scheduler.schedule(delayMs, this.timerFired);
+  }
+
+  private readonly timerFired = (): void => {
+    this.timer = undefined;
+    if (this.closed || this.timerDue === undefined) return;
+    const early = this.timerDue - this.opts.scheduler.now();
+    if (early > 0) {
+      this.scheduleTimer(early);
+      return;
+    }
+    this.timerDue = undefined;
+    if (this.unacked > 0) {
+      this.counters.rtoFires++;
+      this.retransmitAll();
+    } else if (this.queued > 0) {
+      this.counters.probes++;
+      this.opts.transmit({
+        type: FRAME_TYPE.ACK,
+        flags: FRAME_FLAG.PROBE,
+        flowId: this.flowId,
+        ack: this.rcvNxt,
+        window: this.opts.window(),
+      });
+    }
+    this.rtoMs = Math.min(this.rtoMs * 2, this.rto.maxMs);
+    this.armTimer();
+  };
 
   private compact(): void {
     if (this.waitingHead > 1024 && this.waitingHead * 2 > this.waiting.length) {

@@ -13,6 +13,7 @@
 //  24  u32  payload length
 //  28  ...  payload
 //   .  u32  CRC-32 of bytes 4 .. end of payload
+import { takeBytes } from './byte-slab.ts';
 import { crc32Range } from './crc32.ts';
 
 export const FRAME_VERSION = 1;
@@ -109,9 +110,9 @@ export function encodeFrameInto(fields: FrameFields, out: Uint8Array, offset: nu
   return end + 4 - offset;
 }
 
-/** Encodes a frame into a fresh buffer. */
+/** Encodes a frame into a buffer of its own (from a slab: netstack/byte-slab.ts). */
 export function encodeFrame(fields: FrameFields): Uint8Array {
-  const out = new Uint8Array(encodedSize(fields.payload?.length ?? 0));
+  const out = takeBytes(encodedSize(fields.payload?.length ?? 0));
   encodeFrameInto(fields, out, 0);
   return out;
 }

@@ -26,6 +26,19 @@ export function fillPageContent(out: Uint8Array, page: number, version: number):
   }
 }
 
+/**
+ * The content of (page, version) in one buffer shared by every caller: valid until the
+ * next call, for a caller that copies it at once (an encoder). Saves an allocation.
+ */
+export function pageContentView(page: number, version: number): Uint8Array {
+  fillPageContent(contentScratch, page, version);
+  return contentScratch;
+}
+
+const contentScratch = new Uint8Array(PAGE_SIZE);
+/** Where an unaligned page is copied to be read as 32-bit words. */
+const verifyScratch = new Uint8Array(PAGE_SIZE);
+
 /** A fresh buffer holding the content of (page, version). */
 export function pageContent(page: number, version: number): Uint8Array {
   const buf = new Uint8Array(PAGE_SIZE);
@@ -36,7 +49,11 @@ export function pageContent(page: number, version: number): Uint8Array {
 /** Whether `data` is exactly the content of (page, version). */
 export function verifyPageContent(data: Uint8Array, page: number, version: number): boolean {
   if (data.length !== PAGE_SIZE) return false;
-  const aligned = data.byteOffset % 4 === 0 ? data : data.slice();
+  let aligned = data;
+  if (data.byteOffset % 4 !== 0) {
+    verifyScratch.set(data);
+    aligned = verifyScratch;
+  }
   const words = new Uint32Array(aligned.buffer, aligned.byteOffset, WORDS);
   if (words[0] !== page >>> 0 || words[1] !== version >>> 0) return false;
   let x = seedFor(page, version);

@@ -2,6 +2,7 @@
 // (nodes/swap-store.ts: survives a restart); the simulation gives it memory. Both answer
 // the same results: a write is confirmed only once the page is kept, a read returns
 // exactly the bytes written or says why it cannot.
+import { takeBytes } from '../../netstack/byte-slab.ts';
 import { invariant } from '../../reserve/errors.ts';
 import { fillPageContent, verifyPageContent } from '../../reserve/page-content.ts';
 import { PAGE_SIZE } from '../../reserve/units.ts';
@@ -100,12 +101,16 @@ export class MemoryPageStore implements PageStore {
     if (slot >= this.slots) return Promise.resolve({ status: SWAP_STATUS.OUT_OF_RANGE });
     const c = this.canonical.get(slot);
     if (c) {
-      const data = new Uint8Array(PAGE_SIZE);
+      const data = takeBytes(PAGE_SIZE);
       fillPageContent(data, c.page, c.version);
       return Promise.resolve({ status: SWAP_STATUS.OK, data, ...c });
     }
     const v = this.verbatim.get(slot);
-    if (v) return Promise.resolve({ status: SWAP_STATUS.OK, ...v, data: v.data.slice() });
+    if (v) {
+      const data = takeBytes(PAGE_SIZE);
+      data.set(v.data);
+      return Promise.resolve({ status: SWAP_STATUS.OK, ...v, data });
+    }
     return Promise.resolve({ status: SWAP_STATUS.NOT_FOUND });
   }
 

@@ -14,7 +14,7 @@ import type { Scheduler } from '../../reserve/clock.ts';
 import { GFP } from '../../reserve/gfp.ts';
 import { IoScheduler, nrRequests, type IoSchedulerKind } from '../../reserve/io-scheduler.ts';
 import type { Mempool } from '../../reserve/mempool.ts';
-import { pageContent } from '../../reserve/page-content.ts';
+import { pageContentView } from '../../reserve/page-content.ts';
 import type { SwapDevice, SwapWriteRequest } from '../../reserve/swap-device.ts';
 import type { Task } from '../../reserve/task.ts';
 import type { TransportBuffers } from '../../reserve/transport-buffers.ts';
@@ -204,7 +204,7 @@ export class SwapDriver implements SwapDevice {
       handle,
       payload:
         dir === 'write'
-          ? encodeWrite(handle, slot, page, version, pageContent(page, version))
+          ? encodeWrite(handle, slot, page, version, pageContentView(page, version))
           : encodeRead(handle, slot, page),
       sentOn: undefined,
       submittedAt: this.opts.scheduler.now(),
@@ -319,8 +319,9 @@ export class SwapDriver implements SwapDevice {
       } else {
         this.stats.readsCompleted++;
       }
-      // Copy the data out: the skb's pages were freed by the read.
-      req.finish(m.status, m.data ? m.data.slice() : null);
+      // The data is a view of the received bytes, which nothing writes again (links and
+      // sockets hand over fresh buffers): no copy needed to keep it until it is checked.
+      req.finish(m.status, m.data);
       this.kick();
     }
   }

@@ -4,6 +4,7 @@
 //   READ   u8 2 | u32 handle | u32 slot | u32 page
 //   REPLY  u8 3 | u32 handle | u8 status | [4096 bytes for a read]
 // `page` and `version` travel for C's logs and store records; A checks the content.
+import { takeBytes } from '../../netstack/byte-slab.ts';
 import { readU32, writeU32 } from '../../netstack/frame.ts';
 import { PAGE_SIZE } from '../../reserve/units.ts';
 
@@ -43,7 +44,7 @@ export function encodeWrite(
   version: number,
   data: Uint8Array,
 ): Uint8Array {
-  const out = new Uint8Array(17 + PAGE_SIZE);
+  const out = takeBytes(17 + PAGE_SIZE);
   out[0] = SWAP_OP.WRITE;
   writeU32(out, 1, handle);
   writeU32(out, 5, slot);
@@ -54,7 +55,7 @@ export function encodeWrite(
 }
 
 export function encodeRead(handle: number, slot: number, page: number): Uint8Array {
-  const out = new Uint8Array(13);
+  const out = takeBytes(13);
   out[0] = SWAP_OP.READ;
   writeU32(out, 1, handle);
   writeU32(out, 5, slot);
@@ -67,7 +68,7 @@ export function encodeReply(
   status: SwapStatus,
   data: Uint8Array | null = null,
 ): Uint8Array {
-  const out = new Uint8Array(6 + (data ? PAGE_SIZE : 0));
+  const out = takeBytes(6 + (data ? PAGE_SIZE : 0));
   out[0] = SWAP_OP.REPLY;
   writeU32(out, 1, handle);
   out[5] = status;
