@@ -1,7 +1,7 @@
 // A machine's view of a shared scheduler that can be frozen: what SIGSTOP does to a
 // process. While paused, callbacks that come due are held; resume runs them in the order
 // they came due, as soon as possible. Used by the simulation for the `pause` fault.
-import type { Scheduler, Timer } from './clock.ts';
+import { afterCurrent, type Scheduler, type Timer } from './clock.ts';
 
 /** One callback scheduled through the view (a class, not closures: this is a hot path). */
 class Held implements Timer {
@@ -43,6 +43,12 @@ export class PausableScheduler implements Scheduler {
     const entry = new Held(this, fn);
     entry.inner = this.inner.schedule(delayMs, entry.fire.bind(entry));
     return entry;
+  }
+
+  /** As Scheduler.defer; held like any callback if the machine is paused when it runs. */
+  defer(fn: () => void): void {
+    const entry = new Held(this, fn);
+    afterCurrent(this.inner, () => entry.fire());
   }
 
   /** Keeps a callback that came due while paused (called by the callback itself). */

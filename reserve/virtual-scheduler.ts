@@ -18,6 +18,8 @@ export class VirtualScheduler implements Scheduler {
   private time: number;
   private seq = 0;
   private readonly heap: Entry[] = [];
+  /** defer()red callbacks: they run as one step before the next event. */
+  private deferred: (() => void)[] = [];
   private readonly settle: () => Promise<void>;
 
   constructor(options: { startMs?: number; settle?: () => Promise<void> } = {}) {
@@ -31,7 +33,7 @@ export class VirtualScheduler implements Scheduler {
 
   /** Number of pending (not cancelled) events. */
   get pending(): number {
-    let n = 0;
+    let n = this.deferred.length;
     for (const e of this.heap) if (e.fn) n++;
     return n;
   }
@@ -46,14 +48,29 @@ export class VirtualScheduler implements Scheduler {
     };
   }
 
-  /** Time of the next pending event, or undefined if none. */
+  /**
+   * Runs `fn` before the next event, as a step of its own (so that the driver lets the
+   * continuations of the step now running settle first). Costs no timer.
+   */
+  defer(fn: () => void): void {
+    this.deferred.push(fn);
+  }
+
+  /** Time of the next pending event (now, if work is deferred), or undefined if none. */
   nextAt(): number | undefined {
+    if (this.deferred.length > 0) return this.time;
     this.dropCancelled();
     return this.heap[0]?.at;
   }
 
   /** Runs the next event synchronously; returns false when there is none. */
   step(): boolean {
+    if (this.deferred.length > 0) {
+      const run = this.deferred;
+      this.deferred = [];
+      for (const fn of run) fn();
+      return true;
+    }
     this.dropCancelled();
     const entry = this.pop();
     if (!entry) return false;

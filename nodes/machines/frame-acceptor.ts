@@ -6,7 +6,7 @@ import { DECODE_ERRORS } from '../../netstack/frame-decoder.ts';
 import type { CloseReason } from '../../netstack/connection.ts';
 import type { Frame } from '../../netstack/frame.ts';
 import type { Hello, Role } from '../../netstack/hello.ts';
-import type { Timer } from '../../reserve/clock.ts';
+import { afterCurrent, type Timer } from '../../reserve/clock.ts';
 import type { FaultGate } from './fault-gate.ts';
 import { GatedConnection } from './gated-connection.ts';
 import type { MachineLog } from './machine-log.ts';
@@ -73,7 +73,7 @@ export function acceptFrames(options: AcceptorOptions): Promise<NetListener> {
       {
         self: { role: options.self, token: options.token },
         expect: { token: options.token, roles: options.roles },
-        batchWrites: (run) => gate.scheduler.schedule(0, run),
+        batchWrites: (run) => afterCurrent(gate.scheduler, run),
       },
       {
         hello: (peer) => {

@@ -6,7 +6,7 @@
 // that the runner, the verdict and /status read.
 import { AStack, type AConnection } from '../../netstack/a-stack.ts';
 import { ERA_KNOBS, nbdSenderFlags } from '../../netstack/era.ts';
-import { sleep, type Scheduler } from '../../reserve/clock.ts';
+import { afterCurrent, sleep, type Scheduler } from '../../reserve/clock.ts';
 import type { ModelEvent } from '../../reserve/events.ts';
 import { GFP } from '../../reserve/gfp.ts';
 import { DEFAULT_MEMORY_CONFIG, MemoryModel } from '../../reserve/memory-model.ts';
@@ -251,7 +251,7 @@ export class MachineA {
             {
               self: { role: 'a', token: ctx.token },
               expect: { token: ctx.token, roles: ['c'] },
-              batchWrites: (run) => ctx.scheduler.schedule(0, run),
+              batchWrites: (run) => afterCurrent(ctx.scheduler, run),
             },
             {
               hello: () => {

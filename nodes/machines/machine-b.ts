@@ -8,7 +8,7 @@ import type { CloseReason } from '../../netstack/connection.ts';
 import type { Flow, SentMessage } from '../../netstack/flow.ts';
 import { writeU32 } from '../../netstack/frame.ts';
 import { PeerStack } from '../../netstack/peer-stack.ts';
-import type { Timer } from '../../reserve/clock.ts';
+import { afterCurrent, type Timer } from '../../reserve/clock.ts';
 import { invariant } from '../../reserve/errors.ts';
 import type { FaultGate, FaultGateState } from './fault-gate.ts';
 import type { HostPort } from './frame-acceptor.ts';
@@ -308,7 +308,7 @@ export function startMachineB(ctx: MachineContext, opts: { readonly peer: HostPo
       {
         self: { role: 'b', token: ctx.token },
         expect: { token: ctx.token, roles: ['a'] },
-        batchWrites: (run) => scheduler.schedule(0, run),
+        batchWrites: (run) => afterCurrent(scheduler, run),
       },
       {
         hello: () => {},

@@ -59,4 +59,17 @@ describe('PausableScheduler', () => {
     expect(ran).toEqual([1, 2]);
     expect(view.isPaused).toBe(false);
   });
+
+  it('work deferred while paused is held until resume, like any callback', async () => {
+    const root = virtualScheduler();
+    const view = new PausableScheduler(root);
+    const ran: string[] = [];
+    view.pause();
+    view.defer(() => ran.push('deferred'));
+    await root.runFor(50);
+    expect(ran).toEqual([]);
+    view.resume();
+    await root.runFor(0);
+    expect(ran).toEqual(['deferred']);
+  });
 });

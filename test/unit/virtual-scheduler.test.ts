@@ -42,6 +42,36 @@ describe('VirtualScheduler', () => {
   });
 });
 
+describe('VirtualScheduler.defer', () => {
+  it("runs after the current event's continuations and before the next event, even one due at the same time", async () => {
+    const s = virtualScheduler();
+    const ran: string[] = [];
+    s.schedule(5, () => {
+      ran.push('event');
+      s.defer(() => ran.push('deferred'));
+      void Promise.resolve()
+        .then(() => undefined)
+        .then(() => ran.push('continuation'));
+    });
+    s.schedule(5, () => ran.push('next@5'));
+    expect(s.pending).toBe(2);
+    await s.runFor(10);
+    expect(ran).toEqual(['event', 'continuation', 'deferred', 'next@5']);
+    expect(s.now()).toBe(10);
+  });
+
+  it('counts as pending and runs on step() without moving the clock', () => {
+    const s = virtualScheduler(7);
+    let ran = 0;
+    s.defer(() => ran++);
+    expect(s.pending).toBe(1);
+    expect(s.nextAt()).toBe(7);
+    expect(s.step()).toBe(true);
+    expect(ran).toBe(1);
+    expect(s.step()).toBe(false);
+  });
+});
+
 describe('WaitQueue', () => {
   it('wakes sleepers, or times them out after exactly the timeout', async () => {
     const s = virtualScheduler();
