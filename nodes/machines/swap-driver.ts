@@ -81,6 +81,8 @@ export interface SwapDriverOptions {
   readonly onWriteCompleted?: (seconds: number, atMs: number) => void;
 }
 
+const SPARE_WRITE_BUFFERS = 256;
+
 export class SwapDriver implements SwapDevice {
   readonly stats: SwapDriverStats = {
     inFlight: 0,
@@ -100,6 +102,8 @@ export class SwapDriver implements SwapDevice {
   private readonly elevator: IoScheduler<Request>;
   /** Sent (or being sent) and not yet answered, by handle. */
   private readonly inflight = new Map<number, Request>();
+  /** Buffers of answered WRITEs, for the next ones (a 4 KiB allocation costs more than the copy). */
+  private readonly spareWrites: Uint8Array[] = [];
   /** Submitters sleeping for a tag; woken one per completion. */
   private readonly tagWaiters: WaitQueue;
   private nextHandle = 1;
@@ -204,7 +208,14 @@ export class SwapDriver implements SwapDevice {
       handle,
       payload:
         dir === 'write'
-          ? encodeWrite(handle, slot, page, version, pageContentView(page, version))
+          ? encodeWrite(
+              handle,
+              slot,
+              page,
+              version,
+              pageContentView(page, version),
+              this.spareWrites.pop(),
+            )
           : encodeRead(handle, slot, page),
       sentOn: undefined,
       submittedAt: this.opts.scheduler.now(),
@@ -322,6 +333,11 @@ export class SwapDriver implements SwapDevice {
       // The data is a view of the received bytes, which nothing writes again (links and
       // sockets hand over fresh buffers): no copy needed to keep it until it is checked.
       req.finish(m.status, m.data);
+      // C has answered, so this message's buffer can carry the next one: a retransmission
+      // of it (the flow may not have seen C's ACK yet) is a duplicate C drops by its
+      // sequence number, and every frame is encoded from a copy.
+      if (req.dir === 'write' && this.spareWrites.length < SPARE_WRITE_BUFFERS)
+        this.spareWrites.push(req.payload);
       this.kick();
     }
   }

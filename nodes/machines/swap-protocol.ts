@@ -37,14 +37,17 @@ export type SwapMessage =
       readonly data: Uint8Array | null;
     };
 
+export const WRITE_MESSAGE_BYTES = 17 + PAGE_SIZE;
+
+/** A WRITE message, in `out` (WRITE_MESSAGE_BYTES long) if given. */
 export function encodeWrite(
   handle: number,
   slot: number,
   page: number,
   version: number,
   data: Uint8Array,
+  out: Uint8Array = takeBytes(WRITE_MESSAGE_BYTES),
 ): Uint8Array {
-  const out = takeBytes(17 + PAGE_SIZE);
   out[0] = SWAP_OP.WRITE;
   writeU32(out, 1, handle);
   writeU32(out, 5, slot);
