@@ -25,6 +25,15 @@ import { FaultError } from '../fault-plan.ts';
 /** Model time the pump advances between two looks at the real event loop (Ctrl-C, output). */
 const PUMP_CHUNK_MS = 200;
 
+/**
+ * Between two events every promise continuation the first one caused runs, however deep
+ * the chain, as Node's event loop runs every microtask before the next timer: a macrotask
+ * comes after the whole microtask queue. (The scheduler's default, a fixed number of
+ * microtask turns, would cut a deep chain short and move the rest to the next event.)
+ * Nothing else runs in between that the machines could see: they have no I/O.
+ */
+const drainMicrotasks = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 export interface SimTopologyOptions {
   readonly knobs: Knobs;
   readonly seed: number;
@@ -221,7 +230,7 @@ export async function runSimulation<T>(
   opts: SimTopologyOptions,
   body: (topo: EngineTopology) => Promise<T>,
 ): Promise<T> {
-  const root = new VirtualScheduler();
+  const root = new VirtualScheduler({ settle: drainMicrotasks });
   let settled: { ok: true; value: T } | { ok: false; error: unknown } | undefined;
   void (async () => {
     const topo = new SimTopology(root, opts);
