@@ -13,11 +13,12 @@ class Held implements Timer {
     readonly fn: () => void,
   ) {}
 
-  fire(): void {
+  /** An arrow property, not a method: the inner scheduler calls it unbound. */
+  readonly fire = (): void => {
     if (this.cancelled) return;
     if (this.view.isPaused) this.view.hold(this);
     else this.fn();
-  }
+  };
 
   cancel(): void {
     this.cancelled = true;
@@ -41,14 +42,14 @@ export class PausableScheduler implements Scheduler {
 
   schedule(delayMs: number, fn: () => void): Timer {
     const entry = new Held(this, fn);
-    entry.inner = this.inner.schedule(delayMs, entry.fire.bind(entry));
+    entry.inner = this.inner.schedule(delayMs, entry.fire);
     return entry;
   }
 
   /** As Scheduler.defer; held like any callback if the machine is paused when it runs. */
   defer(fn: () => void): void {
     const entry = new Held(this, fn);
-    afterCurrent(this.inner, () => entry.fire());
+    afterCurrent(this.inner, entry.fire);
   }
 
   /** Keeps a callback that came due while paused (called by the callback itself). */

@@ -3,10 +3,17 @@
 // scheduled, so a run is deterministic for a given seed.
 import type { Scheduler, Timer } from './clock.ts';
 
-interface Entry {
-  at: number;
-  seq: number;
-  fn: (() => void) | null;
+/** A pending event; it is its own Timer (one object per event: a hot path). */
+class Entry implements Timer {
+  constructor(
+    readonly at: number,
+    readonly seq: number,
+    public fn: (() => void) | null,
+  ) {}
+
+  cancel(): void {
+    this.fn = null;
+  }
 }
 
 /**
@@ -39,13 +46,9 @@ export class VirtualScheduler implements Scheduler {
   }
 
   schedule(delayMs: number, fn: () => void): Timer {
-    const entry: Entry = { at: this.time + Math.max(0, delayMs), seq: this.seq++, fn };
+    const entry = new Entry(this.time + Math.max(0, delayMs), this.seq++, fn);
     this.push(entry);
-    return {
-      cancel: () => {
-        entry.fn = null;
-      },
-    };
+    return entry;
   }
 
   /**
