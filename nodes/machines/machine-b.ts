@@ -36,6 +36,8 @@ export const RECONNECT_MIN_MS = 100;
 export const RECONNECT_MAX_MS = 5000;
 /** Connections listed one by one in /status; the rest are only counted. */
 const STATUS_CONNECTIONS = 64;
+/** How many acknowledged payload buffers B keeps for reuse. */
+const SPARE_PAYLOADS = 4096;
 
 type SlotState = 'connecting' | 'open' | 'backoff' | 'stopped';
 
@@ -188,9 +190,15 @@ export function startMachineB(ctx: MachineContext, opts: { readonly peer: HostPo
     s.closedRtoFires + (s.live?.flow.counters.rtoFires ?? 0);
   const openCount = (): number => slots.filter((s) => s.state === 'open').length;
 
-  /** A fresh payload: the connection's message index in its first 4 bytes (when it fits). */
+  /**
+   * Buffers of acknowledged messages, for the next ones: once A has acknowledged a message
+   * the flow never sends it again and its frame was encoded from a copy. (A 4 KiB
+   * allocation a message cost more than the rest of sending it.)
+   */
+  const spare: Uint8Array[] = [];
+  /** A payload: the connection's message index in its first 4 bytes (when it fits), zeros after. */
   const payload = (live: Live): Uint8Array => {
-    const p = new Uint8Array(payloadBytes);
+    const p = spare.pop() ?? new Uint8Array(payloadBytes);
     if (payloadBytes >= 4) writeU32(p, 0, live.nextIndex);
     live.nextIndex = (live.nextIndex + 1) >>> 0;
     return p;
@@ -327,7 +335,10 @@ export function startMachineB(ctx: MachineContext, opts: { readonly peer: HostPo
       message: () => {},
       acked: (messages: readonly SentMessage[]) => {
         let bytes = 0;
-        for (const m of messages) bytes += m.payload.length;
+        for (const m of messages) {
+          bytes += m.payload.length;
+          if (spare.length < SPARE_PAYLOADS) spare.push(m.payload);
+        }
         slot.bytesAcked += bytes;
         // A accepted this connection and took data: the next failure starts the back-off over.
         slot.failuresInARow = 0;
