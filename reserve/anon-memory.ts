@@ -10,7 +10,12 @@ import type { EventSink } from './events.ts';
 import { GFP } from './gfp.ts';
 import type { MemStats } from './mem-stats.ts';
 import type { MemCgroup, MemcgController } from './memcg.ts';
-import type { AllocFailReason, PageAllocator } from './page-allocator.ts';
+import type {
+  AllocFailReason,
+  AllocRequest,
+  AllocResult,
+  PageAllocator,
+} from './page-allocator.ts';
 import { ClockLru } from './clock-lru.ts';
 import { verifyPageContent } from './page-content.ts';
 import type { SwapDevice } from './swap-device.ts';
@@ -404,7 +409,8 @@ export class AnonMemory {
   }
 
   private async faultFirstTouch(task: Task, page: number): Promise<FaultOutcome> {
-    const got = await this.allocPage(task);
+    const now = this.allocPageNow(task);
+    const got = now instanceof Promise ? await now : now;
     if (!got.ok) return got.reason;
     this.faultHeld--;
     if (this.state[page] !== ANON.UNTOUCHED) {
@@ -486,16 +492,37 @@ export class AnonMemory {
     return outcome;
   }
 
-  /** Allocates and charges one anon page for a fault. */
-  private async allocPage(
-    task: Task,
-  ): Promise<{ ok: true; pfmemalloc: boolean } | { ok: false; reason: FaultOutcome }> {
-    const ctx = { exec: 'task', task } as const;
-    const req = { gfp: GFP.HIGHUSER_MOVABLE, ctx, use: 'anon' } as const;
-    const r = this.allocator.tryAlloc(req) ?? (await this.allocator.alloc(req));
+  /**
+   * allocPage, answered without a promise when the answer is there at once: the page
+   * allocator's fast path gave a page (or a final failure) and there is no cgroup to
+   * charge. Most first touches end here; each await they no longer make was several
+   * objects.
+   */
+  private allocPageNow(task: Task): AllocPageResult | Promise<AllocPageResult> {
+    const req = pageRequest(task);
+    const r = this.allocator.tryAlloc(req);
+    if (r === undefined || task.memcg !== null) return this.allocPageRest(task, req, r);
     if (!r.ok) return { ok: false, reason: task.killed ? 'killed' : r.reason };
     this.faultHeld++;
-    if (!(await this.memcgs.charge(task.memcg, ctx, GFP.HIGHUSER_MOVABLE, 1, 'user'))) {
+    return r;
+  }
+
+  /** Allocates and charges one anon page for a fault. */
+  private allocPage(task: Task): Promise<AllocPageResult> {
+    const req = pageRequest(task);
+    return this.allocPageRest(task, req, this.allocator.tryAlloc(req));
+  }
+
+  /** allocPage after the allocator's fast path answered `first`. */
+  private async allocPageRest(
+    task: Task,
+    req: AllocRequest,
+    first: AllocResult | undefined,
+  ): Promise<AllocPageResult> {
+    const r = first ?? (await this.allocator.alloc(req));
+    if (!r.ok) return { ok: false, reason: task.killed ? 'killed' : r.reason };
+    this.faultHeld++;
+    if (!(await this.memcgs.charge(task.memcg, req.ctx, GFP.HIGHUSER_MOVABLE, 1, 'user'))) {
       this.faultHeld--;
       this.allocator.free(1, 'anon', r.pfmemalloc);
       return { ok: false, reason: 'memcg' };
@@ -553,4 +580,11 @@ export class AnonMemory {
     this.slotOf = slots;
     this.capacity = cap;
   }
+}
+
+type AllocPageResult = { ok: true; pfmemalloc: boolean } | { ok: false; reason: FaultOutcome };
+
+/** An anon page for `task`'s fault. */
+function pageRequest(task: Task): AllocRequest {
+  return { gfp: GFP.HIGHUSER_MOVABLE, ctx: { exec: 'task', task }, use: 'anon' };
 }
