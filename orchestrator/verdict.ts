@@ -121,10 +121,11 @@ export function decideVerdict(input: VerdictInput): VerdictResult {
   const retriesInWindow = judged ? judged.to.retries - judged.from.retries : 0;
   const windowLength = judged ? judged.to.t - judged.from.t : 0;
 
-  // More than one retry a second: a NOFAIL loop retries about ten times a second (each
-  // round's reclaim is throttled for up to 100 ms, reclaim_throttle), a task asleep in
-  // D state on the swap queue never.
-  if (stalled && retriesInWindow > w) {
+  // At least one retry every two seconds: a NOFAIL loop goes round at least once a
+  // second (a round's reclaim is throttled for up to 100 ms, reclaim_throttle, and with
+  // free memory under half the min watermark a caller without __GFP_FS sleeps up to HZ in
+  // throttle_direct_reclaim first), a task asleep in D state on the swap queue never.
+  if (stalled && retriesInWindow * 2 >= w) {
     return {
       verdict: 'livelock',
       recoverySeconds,

@@ -207,17 +207,23 @@ describe('decideVerdict: livelock', () => {
     (rate: number) =>
     (t: number): Partial<Sample> => ({ ...stuck(), retries: Math.round(rate * (t - 22)) });
 
-  it('is livelock when retries climb faster than 1 per second of the window and nothing completes', () => {
+  it('is livelock when retries keep climbing and nothing completes', () => {
     const r = decideVerdict(input(partition(40, retrying(50))));
     expect(r.verdict).toBe('livelock');
     expect(r.reason).toMatch(/500 allocation retries and no writeout completed in the last 10 s/);
   });
 
-  it('exactly 1 retry per second of the window is not enough: deadlock', () => {
-    // 10 retries in the 10-s window: the rule is strictly more than 1 per second (a
-    // throttled NOFAIL loop makes about 10).
-    expect(decideVerdict(input(partition(40, retrying(1)))).verdict).toBe('deadlock');
-    expect(decideVerdict(input(partition(40, retrying(1.2)))).verdict).toBe('livelock');
+  it('a NOFAIL loop held 1 s a round in throttle_direct_reclaim (10 retries in the window) is a livelock', () => {
+    // Regression: the rule wanted more than one retry a second, and called this loop (a
+    // GFP_NOIO caller sleeps up to HZ on pfmemalloc_wait, then retries) a deadlock.
+    expect(decideVerdict(input(partition(40, retrying(1)))).verdict).toBe('livelock');
+    expect(decideVerdict(input(partition(40, retrying(0.5)))).verdict).toBe('livelock');
+  });
+
+  it('fewer than one retry every two seconds of the window is a deadlock', () => {
+    // A task asleep in D state retries never; a stray retry or two is not a loop.
+    expect(decideVerdict(input(partition(40, retrying(0.4)))).verdict).toBe('deadlock');
+    expect(decideVerdict(input(partition(40, retrying(0)))).verdict).toBe('deadlock');
   });
 
   it('counts retries in the window only, not before it', () => {
