@@ -25,4 +25,13 @@ describe('swapnet run --engine sim: verdicts', () => {
     expect(r.result.writeout.pendingAtEnd).toBe(0);
     expect(r.result.integrity.mismatches).toBe(0);
   }, 60_000);
+
+  it('nofail-livelock under memalloc is a livelock: the NOFAIL loop retries once a second from pfmemalloc_wait', async () => {
+    // Regression (verdict rule): the throttled loop made exactly one retry a second and
+    // the rule, wanting more, called it a deadlock.
+    const r = await simulate('nofail-livelock', 'memalloc', 1);
+    expect(r.result.verdict, r.reason).toBe('livelock');
+    expect(r.result.oomKills).toBe(0);
+    expect(r.finalStats?.['directReclaimThrottled']).toBeGreaterThan(0);
+  }, 60_000);
 });
