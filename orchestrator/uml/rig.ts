@@ -21,6 +21,16 @@ const MAIN = fileURLToPath(new URL('../../nodes/main.ts', import.meta.url));
 const TSX = import.meta.resolve('tsx');
 const INIT = fileURLToPath(new URL('./guest/init.sh', import.meta.url));
 
+export const UML_NICS = ['vector', 'legacy'] as const;
+export type UmlNic = (typeof UML_NICS)[number];
+
+/** The kernel command line's NIC on tap0, and the interface the guest then has. */
+function nicArgs(nic: UmlNic): { arg: string; iface: string } {
+  return nic === 'legacy'
+    ? { arg: 'eth0=tuntap,tap0', iface: 'eth0' }
+    : { arg: 'vec0:transport=tap,ifname=tap0,gro=1', iface: 'vec0' };
+}
+
 /** A line the guest printed as "SWAPNET {json}". */
 export type GuestEvent = { readonly event: string; readonly [k: string]: unknown };
 
@@ -33,6 +43,15 @@ export interface UmlRigOptions {
   readonly swapMiB: number;
   /** tcp: the kernel's NBD socket goes to C (SOCK_MEMALLOC); relay: through a userspace relay. */
   readonly transport: 'tcp' | 'relay';
+  /**
+   * The guest's NIC on the tap (default vector). `vector` (vec0, vector_kern.c) allocates
+   * receive skbs with plain GFP_ATOMIC (prep_skb): never from the reserve, never
+   * pfmemalloc. `legacy` (eth0, the older net_kern.c driver, `eth0=tuntap,tap0`) uses
+   * dev_alloc_skb, i.e. __netdev_alloc_skb, which adds __GFP_MEMALLOC while
+   * sk_memalloc_socks() and tags what came from the reserve: the NIC kind the kernel's
+   * swap-over-network protection assumes.
+   */
+  readonly nic?: UmlNic | undefined;
   readonly minFreeKbytes?: number | undefined;
   /** The guest program (guest/init.sh's SWAPNET_PROGRAM) and its size. */
   readonly program: 'pattern';
@@ -203,6 +222,7 @@ export async function startUmlRig(o: UmlRigOptions): Promise<UmlRig> {
       SWAPNET_NBD_HOST: UML_HOST_IP,
       SWAPNET_NBD_PORT: String(UML_NBD_PORT),
       SWAPNET_GUEST_IP: UML_GUEST_IP,
+      SWAPNET_NIC_IF: nicArgs(o.nic ?? 'vector').iface,
       SWAPNET_TRANSPORT: o.transport,
       SWAPNET_PROGRAM: o.program,
       SWAPNET_HOG_MIB: String(o.hogMiB),
@@ -225,7 +245,7 @@ export async function startUmlRig(o: UmlRigOptions): Promise<UmlRig> {
         `init=${INIT}`,
         'con=null',
         'con0=fd:0,fd:1',
-        'vec0:transport=tap,ifname=tap0,gro=1',
+        nicArgs(o.nic ?? 'vector').arg,
         `umid=swapnet-${o.id}`,
         ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
       ],

@@ -1,7 +1,8 @@
 #!/bin/sh
 # PID 1 of swapnet's User-Mode Linux guest (orchestrator/uml/rig.ts boots it with
 # init=<this file>, the host's / as a read-only hostfs root). The kernel hands it the
-# SWAPNET_* variables of its command line. It brings up vec0, loads nbd.ko, attaches
+# SWAPNET_* variables of its command line. It brings up its NIC (vec0, or eth0 for the
+# legacy driver: SWAPNET_NIC_IF), loads nbd.ko, attaches
 # /dev/nbd0 to C (the kernel's own TCP socket, or a relay for SWAPNET_TRANSPORT=relay),
 # swaps on it, starts the sampler, runs the program asked for, and halts the guest.
 # Lines starting "SWAPNET " on the console are JSON for the host; the rest is the log.
@@ -32,11 +33,12 @@ case "$HERE" in
 esac
 mount -t tmpfs -o size=8m scratch "$SCRATCH"
 
-say "{\"event\":\"boot\",\"kernel\":\"$(uname -r)\"}"
+say "{\"event\":\"boot\",\"kernel\":\"$(uname -r)\",\"nic\":\"${SWAPNET_NIC_IF:-vec0}\"}"
 
 ip link set lo up || fail ip-lo
-ip addr add "${SWAPNET_GUEST_IP:-192.0.2.2}/24" dev vec0 || fail ip-addr
-ip link set vec0 up || fail ip-link
+NIC_IF=${SWAPNET_NIC_IF:-vec0}
+ip addr add "${SWAPNET_GUEST_IP:-192.0.2.2}/24" dev "$NIC_IF" || fail ip-addr
+ip link set "$NIC_IF" up || fail ip-link
 # One round trip before nbd-client makes the first connection reliable
 # (real-kernel-rig.md used ping; a TCP connect does not need ping installed on the host).
 probe() {
