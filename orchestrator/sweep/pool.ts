@@ -112,6 +112,8 @@ interface WorkerSlot {
  * Runs jobs in `size` worker threads, each loading `module` (a URL of a module that
  * exports `runJob: JobRunner`). A worker that dies fails its job and is replaced.
  */
+const WORKER_YOUNG_GENERATION_MB = 192;
+
 export function workerPool(module: string, size: number): Pool {
   const script = new URL('./worker.mjs', import.meta.url);
   const workers: (WorkerSlot | undefined)[] = [];
@@ -119,7 +121,13 @@ export function workerPool(module: string, size: number): Pool {
   let aborted = false;
 
   const spawnWorker = (slot: number): WorkerSlot => {
-    const worker = new Worker(script, { workerData: { module } });
+    const worker = new Worker(script, {
+      workerData: { module },
+      // A larger young generation: a simulation allocates a few hundred MB of short-lived
+      // objects a run, and with V8's default (16 MiB semi-spaces) much of what lives a
+      // few milliseconds is copied and promoted. Costs memory, not the result.
+      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+    });
     let readyResolve!: () => void;
     let readyReject!: (e: unknown) => void;
     const ready = new Promise<void>((res, rej) => {
