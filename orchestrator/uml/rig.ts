@@ -54,7 +54,7 @@ export interface UmlRigOptions {
   readonly nic?: UmlNic | undefined;
   readonly minFreeKbytes?: number | undefined;
   /** The guest program (guest/init.sh's SWAPNET_PROGRAM) and its size. */
-  readonly program: 'pattern';
+  readonly program: 'pattern' | 'service';
   readonly hogMiB: number;
   /** The agent's sampling period; 0: no agent. */
   readonly agentMs: number;

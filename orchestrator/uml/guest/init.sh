@@ -72,6 +72,13 @@ say "{\"event\":\"swapon\",\"memTotalKb\":$(awk '/^MemTotal/ {print $2}' /proc/m
 
 case "${SWAPNET_PROGRAM:-}" in
   pattern) perl "$HERE/pattern-hog.pl" "$SWAPNET_HOG_MIB" ;;
+  service)
+    # partition-c's machine A: the hog, then the service B floods (port 7000); runs until
+    # the host halts the guest.
+    perl "$HERE/cycle-hog.pl" "$SWAPNET_HOG_MIB" &
+    perl "$HERE/service.pl" 7000 "${SWAPNET_SERVICE_MIB:-32}" "${SWAPNET_HOT_MIB:-4}" "${SWAPNET_COLD_RATIO:-0.02}" &
+    wait
+    ;;
   *) say "{\"event\":\"error\",\"step\":\"program\"}" ;;
 esac
 say "{\"event\":\"done\",\"status\":$?}"
