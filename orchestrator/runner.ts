@@ -6,9 +6,10 @@
 import type { AStatus } from '../nodes/machines/machine-a.ts';
 import type { FaultMode } from '../nodes/machines/fault-gate.ts';
 import type { NodeRole } from '../nodes/node-args.ts';
-import type { EngineName, EngineTopology } from './engine.ts';
+import type { EngineName, EngineTopology, RunnerStatus } from './engine.ts';
 import { startRealTopology } from './engines/real.ts';
 import { runSimulation } from './engines/sim.ts';
+import { startUmlTopology } from './engines/uml.ts';
 import { applyFault, checkFault, healFault } from './fault-plan.ts';
 import type { Action } from './scenario.ts';
 import type { RunPlan } from './run-plan.ts';
@@ -96,6 +97,11 @@ export interface RunResult {
   readonly integrity: { pagesVerified: number; mismatches: number };
   readonly oomKills: number;
   readonly durationSeconds: number;
+  /**
+   * The uml engine only: the guest kernel (version, NIC, swap transport), its own
+   * counters over the run, and, when it did not complete, where it hangs (sysrq w/l/m).
+   */
+  readonly kernel?: Readonly<Record<string, unknown>>;
 }
 
 /** Writeout latency over the steady part of a run (before the first fault). */
@@ -220,7 +226,7 @@ function dropTotals(status: ProgressStatus): Record<string, number> {
   return out;
 }
 
-function toSample(t: number, s: AStatus): Sample {
+function toSample(t: number, s: RunnerStatus): Sample {
   return {
     t,
     issued: s.swap.issued,
@@ -235,11 +241,11 @@ function toSample(t: number, s: AStatus): Sample {
   };
 }
 
-function toPoint(t: number, s: AStatus): TimelinePoint {
+function toPoint(t: number, s: RunnerStatus): TimelinePoint {
   return {
     t,
-    pages: s.memory.pages,
-    watermarks: s.memory.watermarks,
+    pages: { ...s.memory.pages },
+    watermarks: { ...s.memory.watermarks },
     reserveUsed: s.memory.reserve.usedPages,
     reserveSize: s.memory.reserve.sizePages,
     reserveCached: s.memory.reserve.cachedPages ?? null,
@@ -250,7 +256,7 @@ function toPoint(t: number, s: AStatus): TimelinePoint {
     tossedByClass: { ...s.rx.drops.pfmemalloc },
     delivered: sum(s.rx.delivered),
     tcpMem: s.tcpMem.allocated,
-    tcpMemLimits: s.tcpMem.limits,
+    tcpMemLimits: [...s.tcpMem.limits] as [number, number, number],
     serviceMessages: s.workloads.serviceMessages,
     blockedTasks: s.tasks.filter((x) => x.activity.startsWith('D:')).length,
     memcgUsage: s.memcgs[0]?.usage ?? null,
@@ -318,6 +324,18 @@ export async function runPlan(plan: RunPlan, opts: RunOptions = {}): Promise<Run
       },
       (topo) => runOnTopology(plan, topo, opts),
     );
+  } else if (engine === 'uml') {
+    const topo = await startUmlTopology({
+      plan,
+      ...(opts.onNodeLog
+        ? { onGuestLog: (line: string) => opts.onNodeLog?.('a', { level: 40, msg: line }) }
+        : {}),
+    });
+    try {
+      record = await runOnTopology(plan, topo, opts);
+    } finally {
+      await topo.close();
+    }
   } else {
     const knobs = plan.knobs;
     // The netns fault needs C in a namespace from the start.
@@ -355,7 +373,9 @@ async function runOnTopology(
   const faults: FaultPeriod[] = [];
   const active = new Map<NodeRole, FaultPeriod>();
   let phase = 'warm-up';
-  let lastStatus: AStatus | undefined;
+  let lastStatus: RunnerStatus | undefined;
+  /** Since when A has not answered (undefined while it answers). */
+  let silentSince: number | undefined;
   let firstFaultAt: number | undefined;
   let lastHealAt: number | undefined;
   let floodStart: { t: number; hogTouches: number; serviceMessages: number } | undefined;
@@ -379,7 +399,9 @@ async function runOnTopology(
     while (!finished.signal.aborted) {
       const s = await topo.statusA();
       const t = now();
+      if (!s) silentSince ??= t;
       if (s) {
+        silentSince = undefined;
         lastStatus = s;
         samples.push(toSample(t, s));
         timeline.push(toPoint(t, s));
@@ -496,6 +518,9 @@ async function runOnTopology(
     lastHealAt,
     firstFaultAt,
     stallWindowSeconds: plan.scenario.stallWindowSeconds,
+    ...(silentSince !== undefined && samples.length > 0
+      ? { silent: { since: silentSince, end: now() } }
+      : {}),
   });
   const s = lastStatus;
   const drops = s ? dropTotals(s) : {};
@@ -529,6 +554,7 @@ async function runOnTopology(
     },
     oomKills: s?.stats.oomKills ?? 0,
     durationSeconds: Number(now().toFixed(2)),
+    ...(topo.finalReport ? await topo.finalReport(decided.verdict) : {}),
   };
   const floodAt = events.find((e) => e.what === 'start flood')?.t ?? 0;
   return {

@@ -4,7 +4,7 @@
 // state file so that `swapnet down` can clean up after a CLI that was killed, and a
 // node whose parent dies exits by itself. Stopping is reverse order, SIGTERM then
 // SIGKILL; no process and no port outlives stop().
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   mkdirSync,
@@ -85,6 +85,11 @@ export interface StateFile {
   faults?: { target: NodeRole; mode: string; since: string }[];
   /** C's network namespace, when the topology uses the netns fault. */
   netns?: NetnsLink;
+  /**
+   * A uml engine rig (orchestrator/uml/rig.ts): its namespace and the process groups it
+   * started (the guest, C, B's flood), each killed whole by `down`.
+   */
+  uml?: { namespace: string; groups: number[] };
 }
 
 const STDERR_KEEP = 32 * 1024;
@@ -444,7 +449,7 @@ export async function downAll(dir = stateDir(), graceMs = 3000): Promise<DownRep
       unlinkSync(path);
       continue;
     }
-    const running = state.nodes.map((n) => n.pid).filter((pid) => isSwapnetNode(pid));
+    const running = (state.nodes ?? []).map((n) => n.pid).filter((pid) => isSwapnetNode(pid));
     if (state.cliPid !== process.pid && isAlive(state.cliPid)) {
       // A live CLI still owns this topology (a `swapnet up`, a run): ask it to stop first.
       // It stops its nodes itself, in order, and exits as stopped; killing its nodes under
@@ -467,10 +472,30 @@ export async function downAll(dir = stateDir(), graceMs = 3000): Promise<DownRep
     killed += running.length;
     if (state.targetsFile) rmSync(state.targetsFile, { force: true });
     if (state.netns) removeNetns(state.netns);
+    if (state.uml) killed += removeUmlRig(state.uml);
     rmSync(state.workDir, { recursive: true, force: true });
     rmSync(path, { force: true });
   }
   return { topologies: files.length, killed };
+}
+
+/** Kills a uml rig's process groups and deletes its namespace; how many groups were alive. */
+function removeUmlRig(uml: NonNullable<StateFile['uml']>): number {
+  let alive = 0;
+  for (const pgid of uml.groups) {
+    try {
+      process.kill(-pgid, 'SIGKILL');
+      alive++;
+    } catch {
+      /* gone */
+    }
+  }
+  try {
+    execFileSync('ip', ['netns', 'del', uml.namespace], { stdio: 'ignore' });
+  } catch {
+    /* not there */
+  }
+  return alive;
 }
 
 /** Every recorded topology whose CLI is still alive (for `swapnet fault`, `up`'s metrics). */

@@ -5,6 +5,8 @@
 //              kernel panics there: "System is deadlocked on memory");
 //   livelock   allocation retries kept running while nothing completed (NOFAIL);
 //   deadlock   writeouts pending and none completed for the stall window after the heal;
+//              or machine A stopped answering and stayed silent for a whole stall window
+//              at the end (a hung machine: nothing it does can be seen to complete);
 //   completed  otherwise: writeout goes on (every writeout issued before the heal
 //              completes after it, or the run ended while it was still draining).
 // Pure: tested with synthetic samples.
@@ -36,6 +38,11 @@ export interface VerdictInput {
   /** Seconds since the run began of the first fault (undefined: none). */
   readonly firstFaultAt: number | undefined;
   readonly stallWindowSeconds: number;
+  /**
+   * When machine A stopped answering, if it never answered again, and when the run ended
+   * (seconds since the run began). The samples end at the first.
+   */
+  readonly silent?: { readonly since: number; readonly end: number };
 }
 
 export interface VerdictResult {
@@ -90,6 +97,16 @@ export function decideVerdict(input: VerdictInput): VerdictResult {
       verdict: 'oom',
       recoverySeconds,
       reason: `the OOM killer killed ${last.oomKills} task(s)`,
+    };
+  }
+
+  // A machine silent for a whole window at the end is hung, whatever its last counters said
+  // (a wedged real kernel whose agent could no longer run).
+  if (input.silent && input.silent.end - input.silent.since >= w) {
+    return {
+      verdict: 'deadlock',
+      recoverySeconds,
+      reason: `machine A stopped answering at ${input.silent.since.toFixed(1)} s and never answered again (${last.pending} writeout(s) pending then)`,
     };
   }
 

@@ -9,6 +9,8 @@ import { planRun, type RunPlan } from '../run-plan.ts';
 import { runPlan, type RunRecord, type RunResult } from '../runner.ts';
 import { NodeFailedError } from '../topology.ts';
 import { EngineError, parseEngine, type EngineName } from '../engine.ts';
+import { umlConfig } from '../engines/uml.ts';
+import { umlUnavailable } from '../uml/rig.ts';
 import { VERDICTS, type Verdict } from '../verdict.ts';
 import { matrix } from '../matrix.ts';
 import {
@@ -18,17 +20,21 @@ import {
   writeRunReport,
 } from '../report-writer.ts';
 
-const RUN_USAGE = `usage: swapnet run [--engine real|sim] [--scenario NAME|FILE] [--policy NAME] [--era ERA]
+const RUN_USAGE = `usage: swapnet run [--engine real|sim|uml] [--scenario NAME|FILE] [--policy NAME] [--era ERA]
                    [--set KEY=VALUE]... [--seed N] [--json] [--report DIR] [--expect VERDICT]
 
 Runs one scenario (default partition-c) under one policy (default vanilla) and prints
 the verdict: completed, deadlock, livelock, oom or data-loss. A progress line shows
 every second of the run's time on stderr.
 
-  --engine real|sim      real (default): three processes over real TCP on 127.0.0.1,
+  --engine real|sim|uml  real (default): three processes over real TCP on 127.0.0.1,
                          in wall time; sim: the same machines in this process on a
                          virtual clock, seeded and deterministic (partition-c's 30 s
-                         in 4 to 5 s of CPU)
+                         in about 2 s); uml: machine A is a real Linux 6.1 kernel
+                         (User-Mode Linux) swapping over NBD to C, B flooding its
+                         service: vanilla, memalloc and min-free-20 only; Linux, root
+                         (needs Debian's user-mode-linux, nbd-client, kmod, iproute2:
+                         test/setup/ensure-uml.sh installs them)
   --scenario NAME|FILE   a built-in (swapnet list) or a .json/.yaml scenario file
   --policy NAME          a policy (swapnet list)
   --era ERA              2.6, 3.6 or modern (default: the scenario's, else modern)
@@ -39,14 +45,14 @@ every second of the run's time on stderr.
                          self-contained HTML report (DIR/<scenario>-<policy>.html)
   --expect VERDICT       exit 1 if the verdict differs`;
 
-const COMPARE_USAGE = `usage: swapnet compare [--engine real|sim] [--scenarios A,B] [--policies X,Y] [--era ERA]
+const COMPARE_USAGE = `usage: swapnet compare [--engine real|sim|uml] [--scenarios A,B] [--policies X,Y] [--era ERA]
                        [--set KEY=VALUE]... [--seed N] [--json] [--report DIR]
 
 Runs every scenario under every policy (default: partition-c and quiet-partition under
 vanilla and memalloc) and prints the matrix: verdict, recovery time, packets tossed and
 dropped, reserve peak, and what the policy costs in memory.
 
-  --engine real|sim   as for swapnet run (default real)
+  --engine real|sim|uml  as for swapnet run (default real)
   --report DIR   write each run's record (DIR/<scenario>-<policy>.json) and the HTML
                  report of the comparison (DIR/index.html: the matrix, the runs side
                  by side)`;
@@ -69,9 +75,16 @@ export function seedOf(text: string | undefined): number {
   return n;
 }
 
-function plan(req: Parameters<typeof planRun>[0]): RunPlan {
+function plan(req: Parameters<typeof planRun>[0], engine: EngineName): RunPlan {
   try {
-    return planRun(req);
+    const p = planRun(req);
+    // A plan a real kernel cannot be configured for is refused before anything starts.
+    if (engine === 'uml') {
+      umlConfig(p);
+      const why = umlUnavailable();
+      if (why) throw new ConfigError('--engine', `uml: ${why}`);
+    }
+    return p;
   } catch (err) {
     if (err instanceof ConfigError) throw new UsageError(err.message);
     throw err;
@@ -177,13 +190,16 @@ export const runCommand: Command = {
         `--expect: "${values.expect}" is not a verdict (${VERDICTS.join(', ')})`,
       );
     }
-    const p = plan({
-      scenario: values.scenario ?? 'partition-c',
-      policy: values.policy ?? 'vanilla',
-      era: values.era,
-      sets: values.set ?? [],
-      seed: seedOf(values.seed),
-    });
+    const p = plan(
+      {
+        scenario: values.scenario ?? 'partition-c',
+        policy: values.policy ?? 'vanilla',
+        era: values.era,
+        sets: values.set ?? [],
+        seed: seedOf(values.seed),
+      },
+      engine,
+    );
     if (values.report !== undefined) ensureReportDir(values.report);
     let record: RunRecord;
     try {
@@ -243,7 +259,7 @@ export const compareCommand: Command = {
     const seed = seedOf(values.seed);
     const plans = scenarios.flatMap((scenario) =>
       policies.map((policy) =>
-        plan({ scenario, policy, era: values.era, sets: values.set ?? [], seed }),
+        plan({ scenario, policy, era: values.era, sets: values.set ?? [], seed }, engine),
       ),
     );
     if (values.report !== undefined) ensureReportDir(values.report);

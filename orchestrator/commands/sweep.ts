@@ -35,12 +35,13 @@ import {
   type SweepManifest,
 } from '../sweep/store.ts';
 import { executeSweep } from '../sweep/sweep.ts';
+import { umlConfig } from '../engines/uml.ts';
 import { progressText, showValue, sweepText } from '../sweep/text.ts';
 
 /** The engine a sweep uses when --engine is not given. */
 export const DEFAULT_SWEEP_ENGINE: Engine = 'sim';
 /** Engines this build can run (the others are refused by name). */
-export const AVAILABLE_ENGINES: readonly Engine[] = ['sim', 'real'];
+export const AVAILABLE_ENGINES: readonly Engine[] = ['sim', 'real', 'uml'];
 
 const USAGE = `usage: swapnet sweep --scenario S --policies P,Q --x KNOB=VALUES [--y KNOB=VALUES]
                      [--engine sim|real|uml] [--seeds N] [--jobs N] [--shard I/N] [--refine K]
@@ -61,7 +62,8 @@ disagree is split: the boundary runs through it.
   --y KNOB=VALUES     the y axis, the same way (e.g. fault.durationSeconds=2,8)
   --engine E          sim, real or uml (default ${DEFAULT_SWEEP_ENGINE}; available: ${AVAILABLE_ENGINES.join(', ')})
   --seeds N           seeds 1..N per point (default 1)
-  --jobs N            runs at a time (default the number of cores, ${availableParallelism()} here)
+  --jobs N            runs at a time (default the number of cores, ${availableParallelism()} here;
+                      1 for uml)
   --shard I/N         run the I-th of N deterministic slices (for batch systems; join
                       the slices' folders with \`swapnet sweep merge\`)
   --refine K          K rounds of bisection along x between neighbouring cells whose
@@ -161,7 +163,9 @@ function prepare(values: Record<string, string | boolean | string[] | undefined>
   for (const k of runs.filter((r) => r.seed === 1)) {
     const job = jobOf(spec, k);
     try {
-      planRun({ scenario, policy: k.policy, sets: job.sets, seed: 1 });
+      const p = planRun({ scenario, policy: k.policy, sets: job.sets, seed: 1 });
+      // A real kernel takes only what it can be configured for: refused before the start.
+      if (engine === 'uml') umlConfig(p);
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       const where = `${k.policy} at ${x.knob}=${showValue(k.x)}${y ? `, ${y.knob}=${showValue(k.y)}` : ''}`;
@@ -179,9 +183,10 @@ function reportFiles(json: SweepJson, seeds: number, missingRuns: number) {
 
 function makePool(engine: Engine, jobs: number, io: CliIo): Pool {
   if (io.sweepRunner) return workerPool(io.sweepRunner, jobs);
-  // The real engine's runs are processes that wait on the wall clock: this thread
-  // drives them, jobs at a time. The others are CPU-bound: one worker thread per job.
-  if (engine === 'real' || jobs === 1) return inlinePool(runJob, jobs);
+  // The real and uml engines' runs are processes that wait on the wall clock: this
+  // thread drives them, jobs at a time. The simulation is CPU-bound: a worker thread
+  // per job.
+  if (engine !== 'sim' || jobs === 1) return inlinePool(runJob, jobs);
   return workerPool(new URL('../sweep/run-job.ts', import.meta.url).href, jobs);
 }
 
@@ -205,7 +210,9 @@ async function runSweep(argv: readonly string[], io: CliIo): Promise<number> {
     writeLine(io.stdout, USAGE);
     return EXIT.ok;
   }
-  const jobs = positiveInt('--jobs', values.jobs, availableParallelism(), 1024);
+  // A uml run is a whole guest kernel and its swap server: one at a time unless asked.
+  const defaultJobs = values.engine === 'uml' ? 1 : availableParallelism();
+  const jobs = positiveInt('--jobs', values.jobs, defaultJobs, 1024);
   const refine =
     values.refine === undefined || values.refine === '0'
       ? 0

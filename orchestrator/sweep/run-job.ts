@@ -1,6 +1,5 @@
 // The job runner a sweep's workers load: one run of the grid through the same path as
 // `swapnet run` (planRun, then the engine), reduced to what its cell keeps.
-import { ConfigError } from '../../reserve/errors.ts';
 import { reservedMiB } from '../policies.ts';
 import { planRun } from '../run-plan.ts';
 import { runPlan, type RunRecord } from '../runner.ts';
@@ -27,8 +26,6 @@ export async function runJob(job: SweepJob, signal?: AbortSignal): Promise<RunOu
     sets: job.sets,
     seed: job.seed,
   });
-  if (job.engine === 'uml')
-    throw new ConfigError('--engine', '"uml" is not available in this build (sim, real are)');
   const record = await runPlan(plan, {
     engine: job.engine,
     ...(signal ? { signal } : {}),

@@ -9,6 +9,7 @@
 //   retries   0: the kernel exports no count of allocation retries, so the rule cannot
 //             call a real kernel's run a livelock (a known gap);
 //   pagesVerified / integrityErrors: the guest program's own checks, when it reports them.
+import type { RunnerStatus } from '../engine.ts';
 import type { Sample } from '../verdict.ts';
 
 /** One agent line ({"event":"sample", ...}) as printed; every counter may be missing. */
@@ -41,6 +42,101 @@ export function verdictSample(t: number, s: AgentSample, checks: GuestChecks): S
   };
 }
 
+/** What the guest's programs have reported (the service's messages, each hog's touches). */
+export interface GuestProgress {
+  serviceMessages: number;
+  readonly hogTouches: Map<number, number>;
+}
+
+/** The zone's watermarks without watermark_boost (zoneinfo's lines include it). */
+export function watermarksOf(s: AgentSample): { min: number; low: number; high: number } {
+  const boost = num(s, 'wmarkBoost');
+  return {
+    min: Math.max(0, num(s, 'wmarkMin') - boost),
+    low: Math.max(0, num(s, 'wmarkLow') - boost),
+    high: Math.max(0, num(s, 'wmarkHigh') - boost),
+  };
+}
+
+/**
+ * Machine A's status as the runner reads it, from the agent's last sample. The kernel's
+ * counters where the model has its own:
+ *   pages            free = nr_free_pages, anon = nr_anon_pages, writeback = nr_writeback,
+ *                    skb = TCP memory (sockstat's mem, pages);
+ *   reserve          the kernel's reserve is what lies under the min watermark: its size
+ *                    is min, its use how far free memory is below it (peak over the run);
+ *   writeout         as verdictSample();
+ *   delivered        Tcp InSegs (/proc/net/snmp): segments TCP received, every socket;
+ *   drops            pfmemalloc = TcpExt PFMemallocDrop (pfmemalloc skbs a socket without
+ *                    SOCK_MEMALLOC threw away), proto_mem = TCPRcvQDrop (tcp_mem or the
+ *                    receive buffer said no), backlog = TCPBacklogDrop, nomem = the NIC's
+ *                    rx_dropped (no skb for a frame);
+ *   blocked tasks    procs_blocked (tasks in D state);
+ *   retries          0 (not exported by the kernel).
+ */
+export function kernelStatus(
+  last: AgentSample,
+  all: readonly AgentSample[],
+  progress: GuestProgress,
+  tcpMemLimits: readonly [number, number, number],
+): RunnerStatus {
+  const w = watermarksOf(last);
+  const free = num(last, 'nr_free_pages');
+  let peakUsed = 0;
+  for (const s of all) peakUsed = Math.max(peakUsed, watermarksOf(s).min - num(s, 'nr_free_pages'));
+  const issued = num(last, 'pswpout');
+  const pending = num(last, 'nr_writeback');
+  let hogTouches = 0;
+  for (const n of progress.hogTouches.values()) hogTouches += n;
+  return {
+    memory: {
+      pages: {
+        free,
+        anon: num(last, 'nr_anon_pages'),
+        writeback: pending,
+        skb: num(last, 'tcpMemPages'),
+      },
+      watermarks: w,
+      reserve: { sizePages: w.min, usedPages: Math.max(0, w.min - free), peakUsedPages: peakUsed },
+    },
+    swap: {
+      issued,
+      completed: Math.max(0, issued - pending),
+      pending,
+      pagesVerified: 0,
+      integrityErrors: 0,
+    },
+    stats: {
+      swapInErrors: 0,
+      oomKills: num(last, 'oom_kill'),
+      allocRetries: 0,
+      nofailRetries: 0,
+      pswpin: num(last, 'pswpin'),
+      pgscanKswapd: num(last, 'pgscan_kswapd'),
+      pgscanDirect: num(last, 'pgscan_direct'),
+      pgstealKswapd: num(last, 'pgsteal_kswapd'),
+      pgstealDirect: num(last, 'pgsteal_direct'),
+      allocStalls: num(last, 'allocstall_normal') + num(last, 'allocstall_movable'),
+      tcpMemoryPressures: num(last, 'TCPMemoryPressures'),
+    } as RunnerStatus['stats'],
+    rx: {
+      delivered: { all: num(last, 'tcpInSegs') },
+      drops: {
+        pfmemalloc: { all: num(last, 'PFMemallocDrop') },
+        proto_mem: { all: num(last, 'TCPRcvQDrop') },
+        backlog: { all: num(last, 'TCPBacklogDrop') },
+        nomem: { all: num(last, 'nicRxDropped') },
+      },
+    },
+    tcpMem: { allocated: num(last, 'tcpMemPages'), limits: tcpMemLimits },
+    workloads: { serviceMessages: progress.serviceMessages, hogTouches },
+    tasks: Array.from({ length: num(last, 'procsBlocked') }, () => ({
+      activity: 'D:procs_blocked',
+    })),
+    memcgs: [],
+  };
+}
+
 /** What a real-kernel record keeps of the guest's counters over a run. */
 export interface KernelFigures {
   readonly samples: number;
@@ -51,7 +147,7 @@ export interface KernelFigures {
   readonly pfmemallocDrop: number;
   readonly tcpMemoryPressures: number;
   readonly tcpRcvQDrop: number;
-  /** Lowest nr_free_pages seen, and the watermarks (pages) at that sample. */
+  /** Lowest nr_free_pages seen, and the watermarks (pages, without boost) at that sample. */
   readonly freeFloorPages: number | null;
   readonly watermarks: { readonly min: number; readonly low: number; readonly high: number } | null;
   /** Most TCP memory (pages, /proc/net/sockstat) seen. */
@@ -76,14 +172,7 @@ export function kernelFigures(samples: readonly AgentSample[]): KernelFigures {
     tcpMemoryPressures: num(last, 'TCPMemoryPressures'),
     tcpRcvQDrop: num(last, 'TCPRcvQDrop'),
     freeFloorPages: floor ? num(floor, 'nr_free_pages') : null,
-    watermarks:
-      floor && 'wmarkMin' in floor
-        ? {
-            min: num(floor, 'wmarkMin'),
-            low: num(floor, 'wmarkLow'),
-            high: num(floor, 'wmarkHigh'),
-          }
-        : null,
+    watermarks: floor && 'wmarkMin' in floor ? watermarksOf(floor) : null,
     tcpMemPeakPages: tcpPeak,
   };
 }

@@ -7,12 +7,21 @@
 // exiting (a synchronous exit hook kills the guest's process group and deletes the
 // namespace, whose tap goes with it).
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../reserve/errors.ts';
+import { stateDir, type StateFile } from '../topology.ts';
 
 export const UML_HOST_IP = '192.0.2.1';
 export const UML_GUEST_IP = '192.0.2.2';
@@ -20,6 +29,7 @@ export const UML_NBD_PORT = 10809;
 const MAIN = fileURLToPath(new URL('../../nodes/main.ts', import.meta.url));
 const TSX = import.meta.resolve('tsx');
 const INIT = fileURLToPath(new URL('./guest/init.sh', import.meta.url));
+const MCONSOLE = fileURLToPath(new URL('./mconsole.pl', import.meta.url));
 
 export const UML_NICS = ['vector', 'legacy'] as const;
 export type UmlNic = (typeof UML_NICS)[number];
@@ -53,11 +63,18 @@ export interface UmlRigOptions {
    */
   readonly nic?: UmlNic | undefined;
   readonly minFreeKbytes?: number | undefined;
-  /** The guest program (guest/init.sh's SWAPNET_PROGRAM) and its size. */
-  readonly program: 'pattern' | 'service';
+  /**
+   * The guest program (guest/init.sh's SWAPNET_PROGRAM): `pattern` writes and checks
+   * hogMiB of pages and halts; `service` runs the hog and the service at once; `engine`
+   * runs the service and hands the console to the agent, which starts the hog when told
+   * (command()).
+   */
+  readonly program: 'pattern' | 'service' | 'engine';
   readonly hogMiB: number;
   /** The agent's sampling period; 0: no agent. */
   readonly agentMs: number;
+  /** More SWAPNET_* variables for the guest (the engine's service and sysctls). */
+  readonly guestEnv?: Readonly<Record<string, string>>;
   readonly onEvent: (e: GuestEvent) => void;
   /** Every other console line (kernel messages, the init's output). */
   readonly onConsole?: (line: string) => void;
@@ -73,6 +90,14 @@ export interface UmlRig {
   control(action: 'fault' | 'heal', body: unknown): Promise<unknown>;
   /** C's /status. */
   cStatus(): Promise<unknown>;
+  /** The guest's umid (its mconsole socket is under the rig's HOME). */
+  readonly mconsole: string;
+  /** Writes one line to the guest's console (the agent reads it with program `engine`). */
+  command(line: string): void;
+  /** Sends a command to the guest kernel's management console (sysrq w ...); its reply. */
+  mconsoleCommand(command: string): Promise<string>;
+  /** Starts a process inside the namespace (stdout piped, killed by close()). */
+  spawnInNamespace(args: readonly string[]): ChildProcess;
   /** Kills the guest's process group and C, deletes the namespace. Idempotent. */
   close(): Promise<void>;
 }
@@ -144,15 +169,34 @@ export async function startUmlRig(o: UmlRigOptions): Promise<UmlRig> {
   const token = `uml-${o.id}-${process.pid}`;
   let c: ChildProcess | undefined;
   let guest: ChildProcess | undefined;
+  const helpers: ChildProcess[] = [];
+  // Recorded for `swapnet down` (a CLI killed with SIGKILL runs no exit hook).
+  mkdirSync(stateDir(), { recursive: true, mode: 0o700 });
+  const statePath = join(stateDir(), `uml-${o.id}.json`);
+  const state: StateFile = {
+    id: `uml-${o.id}`,
+    token: '',
+    cliPid: process.pid,
+    startedAt: new Date().toISOString(),
+    workDir: dir,
+    nodes: [],
+    uml: { namespace, groups: [] },
+  };
+  const record = (child: ChildProcess): void => {
+    if (child.pid) state.uml?.groups.push(child.pid);
+    writeFileSync(statePath, JSON.stringify(state));
+  };
+  writeFileSync(statePath, JSON.stringify(state));
   let closed = false;
 
   const teardownSync = (): void => {
     if (closed) return;
     closed = true;
     if (guest?.pid) killGroup(guest.pid);
+    for (const h of helpers) if (h.pid) killGroup(h.pid);
     if (c?.pid) {
       try {
-        process.kill(c.pid, 'SIGKILL');
+        process.kill(-c.pid, 'SIGKILL');
       } catch {
         // gone
       }
@@ -165,6 +209,7 @@ export async function startUmlRig(o: UmlRigOptions): Promise<UmlRig> {
     }
     removeNamespace(namespace);
     rmSync(dir, { recursive: true, force: true });
+    rmSync(statePath, { force: true });
   };
   const onExit = (): void => teardownSync();
   process.once('exit', onExit);
@@ -200,8 +245,13 @@ export async function startUmlRig(o: UmlRigOptions): Promise<UmlRig> {
         '--set',
         `swap.sizeMiB=${o.swapMiB}`,
       ],
-      { env: { ...process.env, SWAPNET_TOKEN: token }, stdio: ['ignore', 'pipe', 'pipe'] },
+      {
+        env: { ...process.env, SWAPNET_TOKEN: token },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      },
     );
+    record(c);
     let cErr = '';
     c.stderr?.setEncoding('utf8');
     c.stderr?.on('data', (s: string) => (cErr = (cErr + s).slice(-8192)));
@@ -230,6 +280,7 @@ export async function startUmlRig(o: UmlRigOptions): Promise<UmlRig> {
       ...(o.minFreeKbytes !== undefined
         ? { SWAPNET_MIN_FREE_KBYTES: String(o.minFreeKbytes) }
         : {}),
+      ...o.guestEnv,
     };
     guest = spawn(
       'ip',
@@ -257,6 +308,7 @@ export async function startUmlRig(o: UmlRigOptions): Promise<UmlRig> {
         env: { PATH: process.env.PATH ?? '', TMPDIR: dir, HOME: dir },
       },
     );
+    record(guest);
     const consoleLines = createInterface({ input: guest.stdout as NodeJS.ReadableStream });
     consoleLines.on('line', (raw) => {
       const line = raw.replace(/\r$/, '');
@@ -290,10 +342,37 @@ export async function startUmlRig(o: UmlRigOptions): Promise<UmlRig> {
       });
     const httpScript = `const [u, t, b] = process.argv.slice(1); fetch(u, b === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json', 'x-swapnet-token': t }, body: b }).then(async (r) => { process.stdout.write(await r.text()); process.exitCode = r.ok ? 0 : 1; });`;
 
+    const umid = `swapnet-${o.id}`;
+    const mconsole = join(dir, '.uml', umid, 'mconsole');
     return {
       namespace,
       c,
       guestExited,
+      mconsole,
+      command(line) {
+        if (g.stdin?.writable) g.stdin.write(`${line}\n`);
+      },
+      mconsoleCommand: (command) =>
+        new Promise((resolve, reject) => {
+          execFile(
+            'perl',
+            [MCONSOLE, mconsole, command],
+            { timeout: 10_000 },
+            (err, stdout, stderr) =>
+              err
+                ? reject(new Error(`mconsole ${command}: ${stderr || err.message}`))
+                : resolve(stdout),
+          );
+        }),
+      spawnInNamespace(args) {
+        const child = spawn('ip', ['netns', 'exec', namespace, ...args], {
+          detached: true,
+          stdio: ['pipe', 'pipe', 'pipe'],
+        });
+        helpers.push(child);
+        record(child);
+        return child;
+      },
       control: async (action, body) =>
         JSON.parse(
           await inNamespace(httpScript, [

@@ -30,6 +30,6 @@ describe('swapnet bin', () => {
     const r = await runBin(['run', '--engine', 'bogus', '--json']);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/--engine: "bogus" is not an engine \(real, sim\)/);
+    expect(r.stderr).toMatch(/--engine: "bogus" is not an engine \(real, sim, uml\)/);
   });
 });

@@ -1,7 +1,12 @@
 // The real-kernel engine's translation of the guest agent's counters into the verdict's
 // samples and the record's kernel figures (orchestrator/uml/agent-samples.ts).
 import { describe, expect, it } from 'vitest';
-import { kernelFigures, verdictSample } from '../../orchestrator/uml/agent-samples.ts';
+import {
+  kernelFigures,
+  kernelStatus,
+  verdictSample,
+  watermarksOf,
+} from '../../orchestrator/uml/agent-samples.ts';
 import { decideVerdict } from '../../orchestrator/verdict.ts';
 
 const sample = (o: Record<string, number>) => ({ event: 'sample', ...o });
@@ -86,5 +91,62 @@ describe('kernelFigures', () => {
       watermarks: { min: 326, low: 407, high: 488 },
       tcpMemPeakPages: 700,
     });
+  });
+});
+
+describe('kernelStatus', () => {
+  const limits = [2700, 3600, 5400] as const;
+  const progress = {
+    serviceMessages: 42,
+    hogTouches: new Map([
+      [7, 100],
+      [8, 50],
+    ]),
+  };
+
+  it('takes the watermarks without watermark_boost, and the reserve as what lies under min', () => {
+    const last = sample({
+      nr_free_pages: 400,
+      wmarkBoost: 1024,
+      wmarkMin: 1504,
+      wmarkLow: 1624,
+      wmarkHigh: 1744,
+      pswpout: 900,
+      nr_writeback: 30,
+    });
+    const earlier = sample({ nr_free_pages: 300, wmarkBoost: 0, wmarkMin: 480, wmarkLow: 600 });
+    const s = kernelStatus(last, [earlier, last], progress, limits);
+    expect(watermarksOf(last)).toEqual({ min: 480, low: 600, high: 720 });
+    expect(s.memory.watermarks).toEqual({ min: 480, low: 600, high: 720 });
+    expect(s.memory.reserve).toEqual({ sizePages: 480, usedPages: 80, peakUsedPages: 180 });
+    expect(s.swap).toMatchObject({ issued: 900, pending: 30, completed: 870 });
+  });
+
+  it('maps the kernel drop counters onto the model drop reasons, and sums the hogs', () => {
+    const s = kernelStatus(
+      sample({
+        PFMemallocDrop: 5,
+        TCPRcvQDrop: 6,
+        TCPBacklogDrop: 7,
+        nicRxDropped: 8,
+        tcpInSegs: 99,
+        tcpMemPages: 12,
+        procsBlocked: 3,
+      }),
+      [],
+      progress,
+      limits,
+    );
+    expect(s.rx.drops).toEqual({
+      pfmemalloc: { all: 5 },
+      proto_mem: { all: 6 },
+      backlog: { all: 7 },
+      nomem: { all: 8 },
+    });
+    expect(s.rx.delivered).toEqual({ all: 99 });
+    expect(s.tcpMem).toEqual({ allocated: 12, limits });
+    expect(s.workloads).toEqual({ serviceMessages: 42, hogTouches: 150 });
+    expect(s.tasks).toHaveLength(3);
+    expect(s.stats.allocRetries + s.stats.nofailRetries).toBe(0);
   });
 });

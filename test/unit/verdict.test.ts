@@ -149,6 +149,18 @@ describe('decideVerdict: deadlock', () => {
     expect(r.recoverySeconds).toBe(0);
   });
 
+  it('a machine that stopped answering for a whole window at the end is hung: deadlock', () => {
+    // The last counters show nothing pending (a real kernel whose agent froze with it).
+    const samples = series(0, 8, 0.25, (t) => ({ issued: t * 10, completed: t * 10 }));
+    const silent = { silent: { since: 8.25, end: 30 } };
+    const r = decideVerdict({ ...input(samples), ...silent });
+    expect(r.verdict).toBe('deadlock');
+    expect(r.reason).toMatch(/machine A stopped answering at 8\.3 s and never answered again/);
+    // Silent for less than the window at the end: judged by the samples as before.
+    const short = decideVerdict({ ...input(samples), silent: { since: 25, end: 30 } });
+    expect(short.verdict).toBe('completed');
+  });
+
   it('a single completion inside the stall window after the heal is progress: completed', () => {
     const samples = partition(40, (t) => (t < 31 ? stuck() : { ...stuck(), completed: 111 }));
     expect(decideVerdict(input(samples)).verdict).toBe('completed');

@@ -47,19 +47,29 @@ probe() {
 probe || probe || probe || fail probe
 
 insmod "/usr/lib/uml/modules/$(uname -r)/kernel/drivers/block/nbd.ko" || fail insmod
+if [ -n "${SWAPNET_WATERMARK_SCALE_FACTOR:-}" ]; then
+  echo "$SWAPNET_WATERMARK_SCALE_FACTOR" >/proc/sys/vm/watermark_scale_factor || fail watermark-scale-factor
+fi
 if [ -n "${SWAPNET_MIN_FREE_KBYTES:-}" ]; then
   echo "$SWAPNET_MIN_FREE_KBYTES" >/proc/sys/vm/min_free_kbytes || fail min-free-kbytes
 fi
 
+# The agent and the relay lock themselves in memory (mlockall, MCL_FUTURE), so every page
+# their heap grows by is allocated at once, in the allocating call: under memory
+# pressure that call enters direct reclaim and waits on swap writeout, which for the relay
+# is its own. Their malloc gets its room up front and never gives it back, so that in
+# steady state neither asks the kernel for memory (a perl artefact, not the transport).
+LOCKED_MALLOC="MALLOC_TOP_PAD_=16777216 MALLOC_TRIM_THRESHOLD_=1073741824 MALLOC_MMAP_THRESHOLD_=1073741824"
+
 # The sampler first, locked in memory, so that it reports while memory is tight.
-if [ "${SWAPNET_AGENT_MS:-0}" -gt 0 ]; then
-  perl "$HERE/agent.pl" "$SWAPNET_AGENT_MS" &
+if [ "${SWAPNET_AGENT_MS:-0}" -gt 0 ] && [ "${SWAPNET_PROGRAM:-}" != engine ]; then
+  env $LOCKED_MALLOC perl "$HERE/agent.pl" "$SWAPNET_AGENT_MS" sample "$NIC_IF" &
 fi
 
 if [ "${SWAPNET_TRANSPORT:-tcp}" = relay ]; then
   # vanilla: the kernel's NBD socket is a Unix socket to a relay that forwards over an
   # ordinary TCP socket (not SOCK_MEMALLOC), like a userspace NBD or TLS proxy.
-  perl "$HERE/relay.pl" "$SCRATCH/nbd.sock" "$SWAPNET_NBD_HOST" "$SWAPNET_NBD_PORT" &
+  env $LOCKED_MALLOC perl "$HERE/relay.pl" "$SCRATCH/nbd.sock" "$SWAPNET_NBD_HOST" "$SWAPNET_NBD_PORT" "${SWAPNET_RELAY:-io-flusher}" &
   i=0
   while [ ! -S "$SCRATCH/nbd.sock" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
   nbd-client -u "$SCRATCH/nbd.sock" /dev/nbd0 -N swapnet -b 4096 -L -s || fail nbd-client
@@ -78,6 +88,14 @@ case "${SWAPNET_PROGRAM:-}" in
     perl "$HERE/cycle-hog.pl" "$SWAPNET_HOG_MIB" &
     perl "$HERE/service.pl" 7000 "${SWAPNET_SERVICE_MIB:-32}" "${SWAPNET_HOT_MIB:-4}" "${SWAPNET_COLD_RATIO:-0.02}" &
     wait
+    ;;
+  engine)
+    # The uml engine's machine A: the service B floods (port 7000) runs from the start,
+    # like the model's; the agent takes the host's commands on the console (the hog,
+    # halt) and samples, locked in memory, until the host halts the guest.
+    perl "$HERE/service.pl" 7000 "$SWAPNET_SERVICE_MIB" "$SWAPNET_HOT_MIB" "$SWAPNET_COLD_RATIO" \
+      "$SWAPNET_MESSAGE_BYTES" "$SWAPNET_TOUCHES" &
+    exec env $LOCKED_MALLOC perl "$HERE/agent.pl" "$SWAPNET_AGENT_MS" control "$NIC_IF" "$HERE"
     ;;
   *) say "{\"event\":\"error\",\"step\":\"program\"}" ;;
 esac
