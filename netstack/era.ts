@@ -106,11 +106,19 @@ export const ERA_KNOBS: Readonly<Record<EraName, EraKnobs>> = {
 };
 
 /**
- * The task flags of the NBD client's sending thread in `era`: a kernel thread, under
- * PF_MEMALLOC since 3.6 (its sends may take the reserve and never enter direct reclaim);
- * before 3.6 without it, so its GFP_NOIO sends stop at the min watermark and may reclaim.
+ * The task flags of the task that sends the swap traffic. The kernel's NBD client is a
+ * kernel thread, under PF_MEMALLOC since 3.6 (its sends may take the reserve and never
+ * enter direct reclaim); before 3.6 without it, so its GFP_NOIO sends stop at the min
+ * watermark and may reclaim. A userspace relay (swap.transport=userspace: a userspace
+ * NBD or TLS proxy, marked PR_SET_IO_FLUSHER so that its allocations are GFP_NOIO) is a
+ * user task without PF_MEMALLOC in every era: its sends stop at the min watermark, enter
+ * direct reclaim and are throttled like any user task's.
  */
-export function nbdSenderFlags(era: Pick<EraKnobs, 'nbdSendsUnderMemalloc'>): number {
+export function nbdSenderFlags(
+  era: Pick<EraKnobs, 'nbdSendsUnderMemalloc'>,
+  transport: 'kernel' | 'userspace' = 'kernel',
+): number {
+  if (transport === 'userspace') return 0;
   return PF.KTHREAD | (era.nbdSendsUnderMemalloc ? PF.MEMALLOC : 0);
 }
 

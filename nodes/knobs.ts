@@ -84,6 +84,11 @@ export const KNOB_SPECS = {
   ],
   'swap.sndbufBytes': [int(4096, 1 << 30), 16384, "the swap socket's send buffer (tcp_wmem[1])"],
   'swap.sizeMiB': [nullableInt(1, 1 << 22), null, 'swap device size (null: twice the RAM)'],
+  'swap.transport': [
+    z.enum(['kernel', 'userspace']),
+    'kernel',
+    "who sends the swap traffic: the kernel's NBD client (PF_MEMALLOC from 3.6, as the era has it) or a userspace relay (a user task marked PR_SET_IO_FLUSHER: GFP_NOIO, never PF_MEMALLOC)",
+  ],
   'swap.transportPagesPerRequest': [
     int(0, 1024),
     0,

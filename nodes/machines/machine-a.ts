@@ -121,7 +121,7 @@ export class MachineA {
       nicReserve: k['net.nicReserve'],
     });
     const nbd = this.model.tasks.spawn('nbd0', {
-      flags: nbdSenderFlags(ERA_KNOBS[k.era]),
+      flags: nbdSenderFlags(ERA_KNOBS[k.era], k['swap.transport']),
       oomScoreAdj: -1000,
     });
     this.driver = new SwapDriver({

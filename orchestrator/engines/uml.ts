@@ -60,6 +60,7 @@ const CARRIED = new Set<keyof Knobs>([
   'vm.watermarkScaleFactor',
   'net.memallocSwapSocket',
   'net.nicReserve',
+  'swap.transport',
   'swap.sizeMiB',
   'hog.tasks',
   'hog.workingSetRatio',
@@ -143,6 +144,11 @@ export function umlConfig(plan: RunPlan): UmlConfig {
   }
   if (k.era !== 'modern')
     throw new ConfigError('--era', `"${k.era}": the uml engine's kernel is Linux 6.1 (era modern)`);
+  if (k['net.memallocSwapSocket'] && k['swap.transport'] === 'userspace')
+    throw new ConfigError(
+      'swap.transport',
+      '"userspace" with net.memallocSwapSocket=true: a userspace relay\'s socket cannot be SOCK_MEMALLOC',
+    );
   if (k['fault.mode'] === 'netns')
     throw new ConfigError(
       'fault.mode',

@@ -6,8 +6,10 @@
 //             hostfs, so it has no file writeback: all of it is swap);
 //   completed issued - pending;
 //   oomKills  oom_kill;
-//   retries   0: the kernel exports no count of allocation retries, so the rule cannot
-//             call a real kernel's run a livelock (a known gap);
+//   retries   allocstall_normal + allocstall_movable: direct reclaim entries, once per
+//             round of the allocator's slow path (do_try_to_free_pages counts them), so
+//             a task that loops in the allocator counts as the model's retries do; a
+//             task asleep in D state (on a mempool, on the swap queue) counts nothing;
 //   pagesVerified / integrityErrors: the guest program's own checks, when it reports them.
 import type { RunnerStatus } from '../engine.ts';
 import type { Sample } from '../verdict.ts';
@@ -38,9 +40,13 @@ export function verdictSample(t: number, s: AgentSample, checks: GuestChecks): S
     integrityErrors: checks.integrityErrors,
     swapInErrors: 0,
     oomKills: num(s, 'oom_kill'),
-    retries: 0,
+    retries: allocStalls(s),
   };
 }
+
+/** Direct reclaim entries (the allocator's slow-path rounds that reclaimed). */
+const allocStalls = (s: AgentSample): number =>
+  num(s, 'allocstall_normal') + num(s, 'allocstall_movable');
 
 /** What the guest's programs have reported (the service's messages, each hog's touches). */
 export interface GuestProgress {
@@ -72,7 +78,7 @@ export function watermarksOf(s: AgentSample): { min: number; low: number; high: 
  *                    receive buffer said no), backlog = TCPBacklogDrop, nomem = the NIC's
  *                    rx_dropped (no skb for a frame);
  *   blocked tasks    procs_blocked (tasks in D state);
- *   retries          0 (not exported by the kernel).
+ *   retries          allocstall (as verdictSample()).
  */
 export function kernelStatus(
   last: AgentSample,
@@ -109,14 +115,13 @@ export function kernelStatus(
     stats: {
       swapInErrors: 0,
       oomKills: num(last, 'oom_kill'),
-      allocRetries: 0,
+      allocRetries: allocStalls(last),
       nofailRetries: 0,
       pswpin: num(last, 'pswpin'),
       pgscanKswapd: num(last, 'pgscan_kswapd'),
       pgscanDirect: num(last, 'pgscan_direct'),
       pgstealKswapd: num(last, 'pgsteal_kswapd'),
       pgstealDirect: num(last, 'pgsteal_direct'),
-      allocStalls: num(last, 'allocstall_normal') + num(last, 'allocstall_movable'),
       tcpMemoryPressures: num(last, 'TCPMemoryPressures'),
     } as RunnerStatus['stats'],
     rx: {

@@ -34,4 +34,23 @@ describe('swapnet run --engine sim: verdicts', () => {
     expect(r.result.oomKills).toBe(0);
     expect(r.finalStats?.['directReclaimThrottled']).toBeGreaterThan(0);
   }, 60_000);
+
+  it("quiet-partition under vanilla with a userspace transport wedges in the hogs' first pass: the relay's own sends need the memory its writeout would free", async () => {
+    // What the real kernel showed (README "A real kernel as machine A"): a relay without
+    // PF_MEMALLOC enters direct reclaim from its socket sends and cannot get out.
+    const plan = planRun({
+      scenario: 'quiet-partition',
+      policy: 'vanilla',
+      sets: ['swap.transport=userspace'],
+    });
+    const r = await runPlan(plan, { engine: 'sim' });
+    expect(r.result.verdict, r.reason).not.toBe('completed');
+    expect(r.result.writeout.completed).toBeLessThan(300);
+    // Before the partition at 10 s: the first pass never got through.
+    const before = r.timeline.filter((p) => p.t < 10).at(-1);
+    expect(before?.pending).toBeGreaterThan(0);
+    expect(
+      r.timeline.filter((p) => p.t > 5 && p.t < 10).every((p) => p.completed === before?.completed),
+    ).toBe(true);
+  }, 60_000);
 });

@@ -132,6 +132,8 @@ describe('kernelStatus', () => {
         tcpInSegs: 99,
         tcpMemPages: 12,
         procsBlocked: 3,
+        allocstall_normal: 4,
+        allocstall_movable: 1,
       }),
       [],
       progress,
@@ -147,6 +149,6 @@ describe('kernelStatus', () => {
     expect(s.tcpMem).toEqual({ allocated: 12, limits });
     expect(s.workloads).toEqual({ serviceMessages: 42, hogTouches: 150 });
     expect(s.tasks).toHaveLength(3);
-    expect(s.stats.allocRetries + s.stats.nofailRetries).toBe(0);
+    expect(s.stats.allocRetries + s.stats.nofailRetries).toBe(5);
   });
 });
