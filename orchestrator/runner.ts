@@ -327,6 +327,7 @@ export async function runPlan(plan: RunPlan, opts: RunOptions = {}): Promise<Run
   } else if (engine === 'uml') {
     const topo = await startUmlTopology({
       plan,
+      ...(opts.signal ? { signal: opts.signal } : {}),
       ...(opts.onNodeLog
         ? { onGuestLog: (line: string) => opts.onNodeLog?.('a', { level: 40, msg: line }) }
         : {}),

@@ -17,8 +17,11 @@ import type { AStatus } from '../../nodes/machines/machine-a.ts';
 import { progressLine, sleepUnlessAborted } from '../runner.ts';
 import { liveTopologies, NodeFailedError, stateDir, Topology } from '../topology.ts';
 import { seedOf } from './run.ts';
+import { upUml } from './up-uml.ts';
+import { umlConfig } from '../engines/uml.ts';
+import { umlUnavailable } from '../uml/rig.ts';
 
-const USAGE = `usage: swapnet up [--engine real] [--policy NAME] [--era ERA] [--set KEY=VALUE]... [--seed N]
+const USAGE = `usage: swapnet up [--engine real|uml] [--policy NAME] [--era ERA] [--set KEY=VALUE]... [--seed N]
                   [--json] [--targets-file FILE]
 
 Starts machines C, A and B on 127.0.0.1 (the load of the partition-c scenario, under the
@@ -26,21 +29,23 @@ policy) and keeps them running until Ctrl-C or \`swapnet down\`. Partition C wit
 \`swapnet fault partition --target c\` and watch it in Grafana (README "Watch it in
 Grafana"): dashboards/prometheus/prometheus.yml scrapes dashboards/prometheus/targets/*.json.
 
-  --engine real         the only engine for up (see below why not sim)
+  --engine real|uml     real (default): three processes; uml: machine A is a real Linux
+                        kernel (User-Mode Linux, as for swapnet run --engine uml), its
+                        own counters as swapnet_* metrics; Linux and root
   --targets-file FILE   where to write Prometheus file_sd targets
                         (default: <state dir>/prometheus-targets.json; for dashboards/:
                         --targets-file dashboards/prometheus/targets/swapnet.json)
   --json                print one JSON line once every node is ready
 
-up is real processes only: the simulation (--engine sim) runs in virtual time inside one
-process and ends with its run; use \`swapnet run --engine sim\` for it.`;
+up does not run the simulation (--engine sim): it runs in virtual time inside one process
+and ends with its run; use \`swapnet run --engine sim\` for it.`;
 
 /**
- * Why `up` refuses every engine but real: it is a long-running topology of processes on
- * the wall clock, scraped by Prometheus and watched in Grafana; a simulation has no
- * processes, no /metrics and no wall-clock time to watch.
+ * Why `up` refuses the simulation: it is a long-running topology on the wall clock,
+ * scraped by Prometheus and watched in Grafana; a simulation has no processes, no
+ * /metrics and no wall-clock time to watch.
  */
-function upEngine(text: string | undefined): void {
+function upEngine(text: string | undefined): EngineName {
   let engine: EngineName;
   try {
     engine = parseEngine(text);
@@ -48,7 +53,7 @@ function upEngine(text: string | undefined): void {
     if (err instanceof EngineError) throw new UsageError(err.message);
     throw err;
   }
-  if (engine !== 'real') {
+  if (engine === 'sim') {
     throw new UsageError(
       `--engine: "${engine}" is not available for up: up starts a long-running topology of ` +
         `real processes on the wall clock for Prometheus and Grafana to watch; the ` +
@@ -56,6 +61,7 @@ function upEngine(text: string | undefined): void {
         `(use \`swapnet run --engine ${engine}\` for a simulated run)`,
     );
   }
+  return engine;
 }
 
 export function defaultTargetsFile(env: NodeJS.ProcessEnv = process.env): string {
@@ -80,7 +86,7 @@ export const upCommand: Command = {
       writeLine(io.stdout, USAGE);
       return EXIT.ok;
     }
-    upEngine(values.engine);
+    const engine = upEngine(values.engine);
     let plan;
     try {
       plan = planRun({
@@ -90,10 +96,25 @@ export const upCommand: Command = {
         sets: values.set ?? [],
         seed: seedOf(values.seed),
       });
+      if (engine === 'uml') {
+        umlConfig(plan);
+        const why = umlUnavailable();
+        if (why) throw new ConfigError('--engine', `uml: ${why}`);
+      }
     } catch (err) {
       if (err instanceof ConfigError) throw new UsageError(err.message);
       throw err;
     }
+    if (engine === 'uml')
+      return upUml(
+        plan,
+        {
+          json: values.json ?? false,
+          // Absolute, so that `swapnet down` run from another directory still finds it.
+          targetsFile: resolve(values['targets-file'] ?? defaultTargetsFile(io.env)),
+        },
+        io,
+      );
     const view = progressView(io.stderr, io.stderrIsTTY ?? false, io.env);
     let topo: Topology;
     try {

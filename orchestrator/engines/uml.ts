@@ -210,10 +210,18 @@ export interface UmlTopologyOptions {
   readonly plan: RunPlan;
   /** Called with console lines that say something went wrong in the guest. */
   readonly onGuestLog?: (line: string) => void;
+  /** Ctrl-C while the guest boots: everything started so far is stopped. */
+  readonly signal?: AbortSignal;
+}
+
+/** A running uml topology: an EngineTopology, and C's process (for `swapnet up`). */
+export interface UmlTopology extends EngineTopology {
+  /** C's process id (its own process group), inside the rig's namespace. */
+  readonly cPid: number | undefined;
 }
 
 /** Boots the rig for `plan` and returns once the guest's service listens. */
-export async function startUmlTopology(opts: UmlTopologyOptions): Promise<EngineTopology> {
+export async function startUmlTopology(opts: UmlTopologyOptions): Promise<UmlTopology> {
   const cfg = umlConfig(opts.plan);
   const samples: AgentSample[] = [];
   const progress: GuestProgress = { serviceMessages: 0, hogTouches: new Map() };
@@ -283,6 +291,7 @@ export async function startUmlTopology(opts: UmlTopologyOptions): Promise<Engine
   const waitFor = async (what: string, ok: () => boolean, ms: number): Promise<void> => {
     const deadline = Date.now() + ms;
     while (!ok()) {
+      if (opts.signal?.aborted) throw new Error('aborted');
       if (guestError) throw new NodeFailedError('a', guestError, consoleTail.join('\n'));
       const left = deadline - Date.now();
       if (left <= 0)
@@ -292,7 +301,7 @@ export async function startUmlTopology(opts: UmlTopologyOptions): Promise<Engine
           consoleTail.join('\n'),
         );
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.min(left, 1000));
+        const timer = setTimeout(resolve, Math.min(left, 250));
         wake = () => {
           clearTimeout(timer);
           resolve();
@@ -377,6 +386,7 @@ export async function startUmlTopology(opts: UmlTopologyOptions): Promise<Engine
 
   return {
     engine: 'uml',
+    cPid: rig.c.pid,
     clock,
     async statusA(): Promise<RunnerStatus | undefined> {
       const last = samples.at(-1);

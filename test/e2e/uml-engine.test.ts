@@ -139,6 +139,57 @@ describe.skipIf(!linuxRoot)('swapnet run --engine uml (a real Linux kernel as ma
     expectGone(rig);
   }, 240_000);
 
+  it("swapnet up --engine uml: the kernel's counters as swapnet_* metrics, swapnet fault partitions C, Ctrl-C stops everything", async () => {
+    const targetsFile = join(STATE_DIR, 'targets.json');
+    const cli = spawnCli(
+      ['up', '--engine', 'uml', '--policy', 'memalloc', '--json', '--targets-file', targetsFile],
+      ENV,
+    );
+    const ready = JSON.parse(await cli.line('stdout', /"engine":"uml"/, 150_000)) as {
+      nodes: { a: { metricsUrl: string }; b: { metricsUrl: string } };
+    };
+    const rig = recordedRigs()[0] as NonNullable<StateFile['uml']>;
+    expect(namespaces()).toContain(rig.namespace);
+    const targets = JSON.parse(readFileSync(targetsFile, 'utf8')) as {
+      targets: string[];
+      labels: { role: string };
+    }[];
+    expect(targets.map((t) => t.labels.role).sort()).toEqual(['a', 'b', 'orchestrator']);
+    const series = async (url: string, name: string, labels = ''): Promise<number> => {
+      const text = await (await fetch(url)).text();
+      const m = new RegExp(`^${name}\\{[^}]*${labels}[^}]*\\} (\\S+)$`, 'm').exec(text);
+      return m ? Number(m[1]) : Number.NaN;
+    };
+    // The guest swaps: the kernel's pswpout climbs on A's target (polled until it does).
+    const deadline = Date.now() + 60_000;
+    let issued = 0;
+    while (issued === 0 && Date.now() < deadline) {
+      issued = await series(ready.nodes.a.metricsUrl, 'swapnet_swap_writeout_issued_total');
+      if (issued === 0) await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(issued).toBeGreaterThan(0);
+    expect(
+      await series(ready.nodes.a.metricsUrl, 'swapnet_mem_pages', 'state="free"'),
+    ).toBeGreaterThan(0);
+    expect(
+      await series(ready.nodes.a.metricsUrl, 'swapnet_mem_watermark_pages', 'level="min"'),
+    ).toBeGreaterThan(0);
+    // C partitioned and healed through `swapnet fault`, seen by the orchestrator's series.
+    const own = `http://${targets.find((t) => t.labels.role === 'orchestrator')?.targets[0]}/metrics`;
+    const part = await runCliProcess(['fault', 'partition', '--target', 'c'], ENV, 30_000);
+    expect(part.code, part.stderr).toBe(0);
+    expect(await series(own, 'swapnet_fault_active', 'target="c",mode="stall"')).toBe(1);
+    const heal = await runCliProcess(['fault', 'heal', '--target', 'c'], ENV, 30_000);
+    expect(heal.code, heal.stderr).toBe(0);
+    expect(await series(own, 'swapnet_fault_active', 'target="c",mode="stall"')).toBe(0);
+    cli.child.kill('SIGINT');
+    const exit = await cli.exited;
+    expect(exit.code, cli.stderr().slice(-3000)).toBe(0);
+    expect(cli.stderr()).toContain('swapnet up: stopped; every process stopped');
+    expectGone(rig);
+    expect(readdirSync(STATE_DIR)).toEqual([]);
+  }, 240_000);
+
   it('refuses a policy a real kernel cannot be configured for, naming it, before anything starts', async () => {
     const r = await runCliProcess(
       ['run', '--engine', 'uml', '--policy', 'memalloc-dynamic', '--json'],
