@@ -440,16 +440,20 @@ export async function downAll(dir = stateDir(), graceMs = 3000): Promise<DownRep
     return { topologies: 0, killed: 0 };
   }
   let killed = 0;
+  let stopped = 0;
   for (const f of files) {
     const path = join(dir, f);
     let state: StateFile;
     try {
       state = JSON.parse(readFileSync(path, 'utf8')) as StateFile;
     } catch {
-      unlinkSync(path);
+      rmSync(path, { force: true });
       continue;
     }
-    const running = (state.nodes ?? []).map((n) => n.pid).filter((pid) => isSwapnetNode(pid));
+    // Not a state file: the default Prometheus targets file lives here too.
+    if (!isStateFile(state)) continue;
+    stopped++;
+    const running = state.nodes.map((n) => n.pid).filter((pid) => isSwapnetNode(pid));
     if (state.cliPid !== process.pid && isAlive(state.cliPid)) {
       // A live CLI still owns this topology (a `swapnet up`, a run): ask it to stop first.
       // It stops its nodes itself, in order, and exits as stopped; killing its nodes under
@@ -476,7 +480,19 @@ export async function downAll(dir = stateDir(), graceMs = 3000): Promise<DownRep
     rmSync(state.workDir, { recursive: true, force: true });
     rmSync(path, { force: true });
   }
-  return { topologies: files.length, killed };
+  return { topologies: stopped, killed };
+}
+
+function isStateFile(x: unknown): x is StateFile {
+  const s = x as Partial<StateFile> | null;
+  return (
+    typeof s === 'object' &&
+    s !== null &&
+    typeof s.id === 'string' &&
+    typeof s.cliPid === 'number' &&
+    typeof s.workDir === 'string' &&
+    Array.isArray(s.nodes)
+  );
 }
 
 /** Kills a uml rig's process groups and deletes its namespace; how many groups were alive. */
