@@ -89,6 +89,7 @@ describe.skipIf(!linuxRoot)('swapnet run --engine uml (a real Linux kernel as ma
         pswpin: number;
         samples: number;
         watermarks: { min: number } | null;
+        wedge?: { sysrq: { m: string[] } };
       };
     };
     console.log(
@@ -99,13 +100,24 @@ describe.skipIf(!linuxRoot)('swapnet run --engine uml (a real Linux kernel as ma
     expect(r.kernel.version).toMatch(/^6\.1\./);
     expect(r.kernel.transport).toBe('kernel NBD socket (SOCK_MEMALLOC)');
     expect(r.kernel.nic).toEqual({ kind: 'legacy', interface: 'eth0' });
-    // Real swap traffic over the network: the hogs' working set is 1.2 times the RAM.
-    expect(r.kernel.pswpout).toBeGreaterThan(5000);
+    // Real swap traffic over the network.
+    expect(r.kernel.pswpout).toBeGreaterThan(0);
+    expect(r.writeout.issued).toBeGreaterThan(0);
     // The runner's last sample may be a little older than the agent's last one.
-    expect(r.writeout.issued).toBeGreaterThan(5000);
     expect(r.writeout.issued).toBeLessThanOrEqual(r.kernel.pswpout);
-    // Four samples a second for the 30 s of the scenario.
-    expect(r.kernel.samples).toBeGreaterThan(100);
+    if (r.verdict === 'completed') {
+      // The hogs' working set is 1.2 times the RAM: most of it went out and came back.
+      expect(r.kernel.pswpout).toBeGreaterThan(5000);
+      // Four samples a second for the 30 s of the scenario.
+      expect(r.kernel.samples).toBeGreaterThan(100);
+    } else {
+      // Once in nine runs the guest hung in the hogs' first pass (README, "Measured: a
+      // real kernel against the model"): the record must then say where.
+      const wedge = r.kernel.wedge;
+      console.log(JSON.stringify(wedge, null, 1).slice(0, 20_000));
+      expect(wedge?.sysrq.m.length).toBeGreaterThan(1);
+    }
+    expect(r.kernel.samples).toBeGreaterThan(0);
     expect(r.kernel.watermarks?.min).toBeGreaterThan(0);
     expectGone(rig);
   }, 240_000);
