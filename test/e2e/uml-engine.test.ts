@@ -111,7 +111,7 @@ describe.skipIf(!linuxRoot)('swapnet run --engine uml (a real Linux kernel as ma
       // Four samples a second for the 30 s of the scenario.
       expect(r.kernel.samples).toBeGreaterThan(100);
     } else {
-      // Once in nine runs the guest hung in the hogs' first pass (README, "Measured: a
+      // Once in twelve runs the guest hung in the hogs' first pass (README, "Measured: a
       // real kernel against the model"): the record must then say where.
       const wedge = r.kernel.wedge;
       console.log(JSON.stringify(wedge, null, 1).slice(0, 20_000));
