@@ -2,9 +2,22 @@
 // than the listen backlog of 511: the kernel drops some SYNs and the clients retry), against
 // a real topology (C, A pointed at C, B pointed at A). Half present the topology's
 // token, half a wrong one. Every attempt ends cleanly (A's HELLO comes back and we close,
-// or A refuses and closes), A counts each exactly once, its open file descriptors and its
-// table of B connections come back to where they were, and B's own connections keep
-// working throughout.
+// A refuses and closes, or the kernel resets it before A ever sees it), A counts each
+// attempt that reached it exactly once, its open file descriptors and its table of B
+// connections come back to where they were, and B's own connections keep working
+// throughout.
+//
+// What a loaded machine does to such a burst (measured here with six busy loops beside the
+// test; CI's two cores, shared with other test files, saw the first): the listener answers
+// SYNs with syncookies and drops the handshake's last ACK while the accept queue is full.
+// The client, already connected, sends its HELLO; that is dropped too and retransmitted with
+// backoff, and reached A up to 5.9 s after A accepted, past A's 5 s HELLO deadline (CI:
+// 4,973 bad-token and 27 hello-timeout; the retransmissions after A's close carry a still
+// valid cookie and made the kernel build connections that never send a HELLO). So A's
+// deadline is lifted past the test's span here (the deadline is tested in hostile-peers).
+// And when the listener expires a pending request before the client's ACK is let in, that
+// ACK fails the cookie check and the kernel resets the attempt (nstat: SyncookiesFailed =
+// OutRsts, up to 165 in a burst): an attempt A never accepted, so A counts nothing for it.
 import { readdirSync } from 'node:fs';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
@@ -24,28 +37,47 @@ const TOKEN = 'connection-burst-token';
 const ATTEMPTS = 10_000;
 const IN_FLIGHT = 2000;
 
-const node = useLightTopology({ token: TOKEN, sets: ['service.workingSetMiB=4'] });
+const HELLO_DEADLINE_MS = 10 * 60_000;
+const node = useLightTopology({
+  token: TOKEN,
+  sets: ['service.workingSetMiB=4'],
+  env: { SWAPNET_HELLO_TIMEOUT_MS: String(HELLO_DEADLINE_MS) },
+});
 const a = (): NodeProcess => node('a');
 
 const hello = (token: string): Uint8Array =>
   encodeFrame({ type: FRAME_TYPE.HELLO, flowId: 0, payload: encodeHello({ role: 'b', token }) });
 
-type Outcome = 'answered' | 'refused' | 'error';
+/**
+ * How an attempt ended: A's HELLO came back and we closed (answered), A sent its HELLO
+ * and refused ours (refused: a close, or a reset when A closed with our bytes unread),
+ * the kernel reset it before A accepted it (reset-by-kernel), or anything else (error).
+ */
+type Outcome = 'answered' | 'refused' | 'reset-by-kernel' | 'error';
 
 /**
  * One attempt: connect, send a HELLO; with the right token wait for A's HELLO and close,
  * with a wrong one wait for A to close. Resolves once the socket is closed.
  */
 function attempt(host: string, port: number, token: string): Promise<Outcome> {
+  const good = token === TOKEN;
   return new Promise((resolve) => {
-    let outcome: Outcome = 'refused';
+    let reachedA = false;
+    let outcome: Outcome = 'error';
     const s = net.connect({ host, port }, () => s.write(hello(token)));
     s.once('data', () => {
-      if (token !== TOKEN) return; // A's HELLO precedes its refusal: wait for the close
+      reachedA = true; // A sends its HELLO first, whatever it makes of ours
+      if (!good) return; // wait for A's refusal
       outcome = 'answered';
       s.end();
     });
-    s.on('error', () => (outcome = outcome === 'answered' ? outcome : 'error'));
+    s.on('end', () => {
+      if (!good && reachedA) outcome = 'refused';
+    });
+    s.on('error', (e: NodeJS.ErrnoException) => {
+      if (outcome === 'answered' || e.code !== 'ECONNRESET') outcome = 'error';
+      else outcome = reachedA && !good ? 'refused' : reachedA ? 'error' : 'reset-by-kernel';
+    });
     s.once('close', () => resolve(outcome));
   });
 }
@@ -83,7 +115,12 @@ describe(`a burst of ${ATTEMPTS} connection attempts on A's service port`, () =>
     const b0 = await bStatus();
 
     const { host, port } = hostPort(a().ready.listen.service);
-    const outcomes: Record<Outcome, number> = { answered: 0, refused: 0, error: 0 };
+    const outcomes: Record<Outcome, number> = {
+      answered: 0,
+      refused: 0,
+      'reset-by-kernel': 0,
+      error: 0,
+    };
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < ATTEMPTS) {
@@ -96,10 +133,11 @@ describe(`a burst of ${ATTEMPTS} connection attempts on A's service port`, () =>
     console.log(
       `${ATTEMPTS} attempts in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${JSON.stringify(outcomes)}`,
     );
-    // A refused connection may end with a reset (A closed with our bytes unread): never
-    // anything else, and every good one was answered.
-    expect(outcomes.answered).toBe(ATTEMPTS / 2);
-    expect(outcomes.refused + outcomes.error).toBe(ATTEMPTS / 2);
+    // Every attempt ended in one of the three clean ways, and most reached A.
+    expect(outcomes.error).toBe(0);
+    expect(outcomes.answered + outcomes.refused + outcomes['reset-by-kernel']).toBe(ATTEMPTS);
+    expect(outcomes.answered).toBeGreaterThan(ATTEMPTS / 4);
+    expect(outcomes.refused).toBeGreaterThan(ATTEMPTS / 4);
 
     // A counts each attempt once, when it handles its side of the close.
     let deadline = Date.now() + WAIT_MS;
@@ -111,11 +149,13 @@ describe(`a burst of ${ATTEMPTS} connection attempts on A's service port`, () =>
           .map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const)
           .filter(([, d]) => d !== 0),
       );
-      if (moved['connections:accepted'] === ATTEMPTS / 2 || Date.now() > deadline) break;
+      const counted =
+        (moved['connections:accepted'] ?? 0) + (moved['connections:refused-bad-token'] ?? 0);
+      if (counted >= outcomes.answered + outcomes.refused || Date.now() > deadline) break;
     }
     expect(moved).toEqual({
-      'connections:accepted': ATTEMPTS / 2,
-      'connections:refused-bad-token': ATTEMPTS / 2,
+      'connections:accepted': outcomes.answered,
+      'connections:refused-bad-token': outcomes.refused,
     });
 
     // Every socket A accepted is closed again, and so is its connection state.
