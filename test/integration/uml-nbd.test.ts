@@ -19,6 +19,8 @@ import {
 
 const linuxRoot = process.platform === 'linux' && process.getuid?.() === 0;
 const STALL_MS = 2000;
+/** How long a guest may take for its whole pattern (the test's timeout is a minute more). */
+const GUEST_DEADLINE_MS = 180_000;
 const ID = `t${process.pid.toString(36)}`;
 const EXPECTED_IF = { vector: 'vec0', legacy: 'eth0' } as const;
 
@@ -70,10 +72,21 @@ describe.skipIf(!linuxRoot)('a UML guest swapping to C over NBD', () => {
           if (consoleTail.length > 60) consoleTail.shift();
         },
       });
+      // A guest that stops making progress fails here with its console and last events,
+      // before the test's own timeout would fail it with neither (it took 72 s in CI, and
+      // once more than 120 s through the vector NIC with nothing to show why).
+      let deadline: NodeJS.Timeout | undefined;
       const result = await Promise.race([
         done,
         rig.guestExited.then((code) => ({ event: 'exited', code }) as GuestEvent),
+        new Promise<GuestEvent>((resolve) => {
+          deadline = setTimeout(
+            () => resolve({ event: 'no-progress', last: events.slice(-3) } as GuestEvent),
+            GUEST_DEADLINE_MS,
+          );
+        }),
       ]);
+      clearTimeout(deadline);
       await stalling;
       expect(result, consoleTail.join('\n')).toMatchObject({
         event: 'hog',
@@ -95,5 +108,6 @@ describe.skipIf(!linuxRoot)('a UML guest swapping to C over NBD', () => {
       expect(umlLeftovers(ID)).toEqual({ namespace: false, guests: 0 });
       expect(rig.c.exitCode !== null || rig.c.signalCode !== null).toBe(true);
     },
+    GUEST_DEADLINE_MS + 60_000,
   );
 });
