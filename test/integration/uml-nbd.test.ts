@@ -81,7 +81,7 @@ describe.skipIf(!linuxRoot)('a UML guest swapping to C over NBD', () => {
         rig.guestExited.then((code) => ({ event: 'exited', code }) as GuestEvent),
         new Promise<GuestEvent>((resolve) => {
           deadline = setTimeout(
-            () => resolve({ event: 'no-progress', last: events.slice(-3) } as GuestEvent),
+            () => resolve({ event: 'no-progress', last: events.slice(-3) }),
             GUEST_DEADLINE_MS,
           );
         }),
